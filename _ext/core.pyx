@@ -1,0 +1,38 @@
+# cython: language_level=3
+"""ws2fast._core: the compiled wire codecs.
+
+One extension module built from this file and the layer files it includes, so that calls
+between layers are plain C calls.  The public faces are the Python modules
+``ws2fast.frames`` (HTTP/2 frames) and ``ws2fast.hpack`` (HPACK), which re-export from here.
+
+Nothing here imports the Python layer except ``ws2fast.errors`` (wire-code enums) and
+``ws2fast.exceptions`` (the classes raised).
+"""
+
+cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.list cimport PyList_Append
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcmp, memcpy, memset
+
+from ws2fast.errors import ErrorCode, FrameType, SettingCode
+from ws2fast.exceptions import FrameError, HeaderListTooLarge, HPACKError
+
+cdef extern from *:
+    """
+    #ifndef WS2FAST_BUILD_PROFILE
+    #define WS2FAST_BUILD_PROFILE "unknown"
+    #endif
+    """
+    const char* _BUILD_PROFILE "WS2FAST_BUILD_PROFILE"
+
+#: How this module was compiled: "release" or "debug" (setup.py, WS2FAST_BUILD).
+BUILD_PROFILE = (<bytes>_BUILD_PROFILE).decode("ascii")
+
+include "h2frame.pxi"
+include "hpack.pxi"

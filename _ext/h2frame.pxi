@@ -1,0 +1,819 @@
+# HTTP/2 frame codec (RFC 9113 §4, §6): an incremental reader that enforces every rule a frame
+# can be checked against on its own, and one writer per frame type.
+#
+# Included by core.pyx.  Reading is zero-copy for a frame that lies whole in one input: the
+# Frame points into the caller's buffer (whose export we hold, so the memory stays valid); a
+# frame split across inputs is assembled once into a bytes object of its final size.
+
+cdef enum:
+    _FRAME_HEADER_SIZE = 9
+    _PREFACE_SIZE = 24
+    _MIN_MAX_FRAME_SIZE = 16384         # SETTINGS_MAX_FRAME_SIZE range (RFC 9113 §6.5.2)
+    _MAX_MAX_FRAME_SIZE = 16777215
+    _MAX_WINDOW = 2147483647
+
+cdef enum:
+    _DATA = 0x0
+    _HEADERS = 0x1
+    _PRIORITY = 0x2
+    _RST_STREAM = 0x3
+    _SETTINGS = 0x4
+    _PUSH_PROMISE = 0x5
+    _PING = 0x6
+    _GOAWAY = 0x7
+    _WINDOW_UPDATE = 0x8
+    _CONTINUATION = 0x9
+
+cdef enum:
+    _FLAG_END_STREAM = 0x01
+    _FLAG_ACK = 0x01
+    _FLAG_END_HEADERS = 0x04
+    _FLAG_PADDED = 0x08
+    _FLAG_PRIORITY = 0x20
+
+cdef enum:
+    _NO_ERROR = 0x0
+    _PROTOCOL_ERROR = 0x1
+    _FLOW_CONTROL_ERROR = 0x3
+    _FRAME_SIZE_ERROR = 0x6
+
+
+#: The client connection preface (RFC 9113 §3.4).
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+cdef bytes _PREFACE_BYTES = PREFACE
+cdef const unsigned char* _PREFACE_PTR = <const unsigned char*>PyBytes_AS_STRING(_PREFACE_BYTES)
+
+_FRAME_TYPE_NAMES = {int(t): t.name for t in FrameType}
+
+
+cdef inline uint32_t _be32(const unsigned char* p) noexcept nogil:
+    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | <uint32_t>p[3]
+
+
+cdef inline uint32_t _be24(const unsigned char* p) noexcept nogil:
+    return (<uint32_t>p[0] << 16) | (<uint32_t>p[1] << 8) | <uint32_t>p[2]
+
+
+cdef inline void _put32(unsigned char* p, uint32_t v) noexcept nogil:
+    p[0] = <unsigned char>(v >> 24)
+    p[1] = <unsigned char>(v >> 16)
+    p[2] = <unsigned char>(v >> 8)
+    p[3] = <unsigned char>v
+
+
+cdef inline void _put_frame_header(unsigned char* p, uint32_t length, int ftype, int flags,
+                                   uint32_t stream_id) noexcept nogil:
+    p[0] = <unsigned char>(length >> 16)
+    p[1] = <unsigned char>(length >> 8)
+    p[2] = <unsigned char>length
+    p[3] = <unsigned char>ftype
+    p[4] = <unsigned char>flags
+    _put32(p + 5, stream_id & 0x7FFFFFFF)
+
+
+@cython.final
+cdef class _Chunk:
+    """Holds a buffer export of one input to FrameReader.feed, for the frames viewing it."""
+    cdef Py_buffer view
+    cdef bint held
+
+    def __dealloc__(self):
+        if self.held:
+            PyBuffer_Release(&self.view)
+
+
+@cython.final
+@cython.no_gc
+@cython.freelist(256)
+cdef class Frame:
+    """One HTTP/2 frame, as returned by :meth:`FrameReader.feed`.
+
+    ``type``, ``flags``, ``stream_id`` and ``length`` (of the payload) are plain ints; the
+    type-specific fields are read from the payload on access and are ``None`` for frame types
+    that do not have them.  The frame exports its payload through the buffer protocol, so
+    ``memoryview(frame)`` and ``bytes(frame)`` work.
+
+    .. danger::
+       A frame that lay whole in one input views the caller's buffer without copying.  Its
+       ``payload`` and ``data`` are valid only until the caller reuses that buffer (for the
+       asyncio layer: until the next call into the reader).  Use :meth:`copy_payload` or
+       ``bytes(frame.data)`` to keep the bytes.
+    """
+
+    cdef readonly int type
+    cdef readonly int flags
+    cdef readonly uint32_t stream_id
+    cdef readonly Py_ssize_t length
+    cdef object _owner
+    cdef const unsigned char* _payload
+    cdef Py_ssize_t _data_start
+    cdef Py_ssize_t _data_end
+    cdef int _stream_error
+
+    def __getbuffer__(self, Py_buffer* buffer, int flags):
+        PyBuffer_FillInfo(buffer, self, <void*>self._payload, self.length, 1, flags)
+
+    def __releasebuffer__(self, Py_buffer* buffer):
+        pass
+
+    @property
+    def payload(self):
+        """The whole frame payload, padding and fixed fields included (a read-only view)."""
+        return memoryview(self)
+
+    @property
+    def data(self):
+        """The content with padding and fixed fields removed (a read-only view).
+
+        A DATA frame's data, the header block fragment of HEADERS, PUSH_PROMISE and
+        CONTINUATION; for other frame types the whole payload.
+        """
+        cdef object view = memoryview(self)
+        if self._data_start == 0 and self._data_end == self.length:
+            return view
+        return view[self._data_start:self._data_end]
+
+    def copy_payload(self):
+        """The payload as a new ``bytes`` object (a copy, valid forever)."""
+        return PyBytes_FromStringAndSize(<const char*>self._payload, self.length)
+
+    @property
+    def end_stream(self):
+        """END_STREAM flag of DATA and HEADERS frames (None for other types)."""
+        if self.type == _DATA or self.type == _HEADERS:
+            return bool(self.flags & _FLAG_END_STREAM)
+        return None
+
+    @property
+    def end_headers(self):
+        """END_HEADERS flag of HEADERS, PUSH_PROMISE and CONTINUATION frames."""
+        if self.type == _HEADERS or self.type == _PUSH_PROMISE or self.type == _CONTINUATION:
+            return bool(self.flags & _FLAG_END_HEADERS)
+        return None
+
+    @property
+    def ack(self):
+        """ACK flag of SETTINGS and PING frames."""
+        if self.type == _SETTINGS or self.type == _PING:
+            return bool(self.flags & _FLAG_ACK)
+        return None
+
+    @property
+    def pad_length(self):
+        """Padding length of a padded DATA, HEADERS or PUSH_PROMISE frame, else 0."""
+        if (self.type == _DATA or self.type == _HEADERS or self.type == _PUSH_PROMISE) and \
+                self.flags & _FLAG_PADDED:
+            return self._payload[0]
+        return 0
+
+    cdef inline Py_ssize_t _priority_offset(self):
+        # Offset of the 5-octet priority fields, or -1 when the frame has none.
+        if self.type == _PRIORITY and self.length == 5:
+            return 0
+        if self.type == _HEADERS and self.flags & _FLAG_PRIORITY:
+            return 1 if self.flags & _FLAG_PADDED else 0
+        return -1
+
+    @property
+    def depends_on(self):
+        """Stream dependency of a PRIORITY frame or of HEADERS with the PRIORITY flag."""
+        cdef Py_ssize_t off = self._priority_offset()
+        return None if off < 0 else _be32(self._payload + off) & 0x7FFFFFFF
+
+    @property
+    def exclusive(self):
+        """Exclusive bit of the priority fields."""
+        cdef Py_ssize_t off = self._priority_offset()
+        return None if off < 0 else bool(self._payload[off] & 0x80)
+
+    @property
+    def weight(self):
+        """Priority weight, 1..256 (the wire value plus one)."""
+        cdef Py_ssize_t off = self._priority_offset()
+        return None if off < 0 else self._payload[off + 4] + 1
+
+    @property
+    def error_code(self):
+        """Error code of RST_STREAM and GOAWAY frames (an ErrorCode when known, else an int)."""
+        cdef uint32_t code
+        if self.type == _RST_STREAM:
+            code = _be32(self._payload)
+        elif self.type == _GOAWAY:
+            code = _be32(self._payload + 4)
+        else:
+            return None
+        return ErrorCode(code) if code <= 0xD else code
+
+    @property
+    def last_stream_id(self):
+        """Last-Stream-ID of a GOAWAY frame."""
+        return _be32(self._payload) & 0x7FFFFFFF if self.type == _GOAWAY else None
+
+    @property
+    def debug_data(self):
+        """Additional debug data of a GOAWAY frame (bytes)."""
+        if self.type != _GOAWAY:
+            return None
+        return PyBytes_FromStringAndSize(<const char*>self._payload + 8, self.length - 8)
+
+    @property
+    def opaque_data(self):
+        """The 8 octets of a PING frame (bytes)."""
+        if self.type != _PING:
+            return None
+        return PyBytes_FromStringAndSize(<const char*>self._payload, 8)
+
+    @property
+    def window_increment(self):
+        """Window size increment of a WINDOW_UPDATE frame."""
+        return _be32(self._payload) & 0x7FFFFFFF if self.type == _WINDOW_UPDATE else None
+
+    @property
+    def promised_stream_id(self):
+        """Promised stream id of a PUSH_PROMISE frame."""
+        if self.type != _PUSH_PROMISE:
+            return None
+        return _be32(self._payload + (1 if self.flags & _FLAG_PADDED else 0)) & 0x7FFFFFFF
+
+    @property
+    def settings(self):
+        """Parameters of a SETTINGS frame, in wire order, as a list of ``(id, value)``."""
+        cdef Py_ssize_t i
+        cdef list out
+        if self.type != _SETTINGS:
+            return None
+        out = []
+        for i in range(0, self.length, 6):
+            out.append(((<uint32_t>self._payload[i] << 8) | self._payload[i + 1],
+                        _be32(self._payload + i + 2)))
+        return out
+
+    @property
+    def stream_error(self):
+        """``None``, or the ErrorCode of a stream error this frame calls for (RFC 9113 §5.4.2).
+
+        Set for a PRIORITY frame whose length is not 5 (FRAME_SIZE_ERROR), for a stream that
+        depends on itself and for a stream WINDOW_UPDATE of 0 (PROTOCOL_ERROR).  The frame is
+        otherwise returned as read; the receiver must reset that stream.
+        """
+        return ErrorCode(self._stream_error) if self._stream_error else None
+
+    def __repr__(self):
+        name = _FRAME_TYPE_NAMES.get(self.type, "UNKNOWN(%d)" % self.type)
+        return "<Frame %s flags=0x%02x stream_id=%d length=%d>" % (
+            name, self.flags, self.stream_id, self.length)
+
+
+@cython.final
+cdef class FrameReader:
+    """Incremental HTTP/2 frame reader (RFC 9113 §4.1).
+
+    ``feed(data)`` accepts the byte stream in any chunking and returns the frames it
+    completed.  Every rule that can be checked on a frame by itself is enforced: a violation
+    that RFC 9113 makes a connection error raises :class:`~ws2fast.exceptions.FrameError`
+    with its ``error_code``, after which the reader refuses further input; a violation that is
+    a stream error is reported on the frame (:attr:`Frame.stream_error`).
+
+    The reader also enforces the header-block rule of RFC 9113 §6.10: once a HEADERS or
+    PUSH_PROMISE frame without END_HEADERS is read, the next frame, whatever its type, must
+    be a CONTINUATION on the same stream.  Frames of unknown type are skipped (and counted in
+    :attr:`unknown_frames`) except inside a header block, where they are a PROTOCOL_ERROR.
+
+    ``max_frame_size`` is the SETTINGS_MAX_FRAME_SIZE this side advertised (16384..16777215);
+    ``expect_preface=True`` (server side) requires the 24-octet client preface first.
+
+    .. danger::
+       Frames that lay whole in one input are views of it (no copy); see :class:`Frame`.
+    """
+
+    cdef uint32_t _max_frame_size
+    cdef int _preface_pos
+    cdef unsigned char _head[_FRAME_HEADER_SIZE]
+    cdef Py_ssize_t _head_got
+    cdef bint _in_payload
+    cdef int _ftype
+    cdef int _fflags
+    cdef uint32_t _fsid
+    cdef uint32_t _flen
+    cdef object _partial
+    cdef Py_ssize_t _partial_got
+    cdef uint32_t _block_stream
+    cdef bint _failed
+    cdef object _error_message
+    cdef readonly uint64_t unknown_frames
+
+    def __cinit__(self, max_frame_size=16384, *, bint expect_preface=False):
+        self.max_frame_size = max_frame_size
+        self._preface_pos = 0 if expect_preface else -1
+        self._partial = None
+
+    @property
+    def max_frame_size(self):
+        """The largest payload accepted: our SETTINGS_MAX_FRAME_SIZE (RFC 9113 §6.5.2)."""
+        return self._max_frame_size
+
+    @max_frame_size.setter
+    def max_frame_size(self, value):
+        if not (_MIN_MAX_FRAME_SIZE <= value <= _MAX_MAX_FRAME_SIZE):
+            raise ValueError("max_frame_size must be within 16384..16777215, not %r" % (value,))
+        self._max_frame_size = value
+
+    @property
+    def header_block_stream(self):
+        """The stream whose header block is open (awaiting CONTINUATION), or 0."""
+        return self._block_stream
+
+    def feed(self, data):
+        """Read ``data`` (any bytes-like object) and return the frames it completed."""
+        cdef _Chunk chunk
+        cdef list frames = []
+        cdef int err
+        if self._failed:
+            raise FrameError("the frame reader failed earlier: %s" % self._error_message,
+                             error_code=ErrorCode.PROTOCOL_ERROR)
+        chunk = _Chunk.__new__(_Chunk)
+        PyObject_GetBuffer(data, &chunk.view, PyBUF_SIMPLE)
+        chunk.held = True
+        err = self._parse(chunk, <const unsigned char*>chunk.view.buf, chunk.view.len, frames)
+        if err:
+            self._failed = True
+            raise FrameError(self._error_message, error_code=ErrorCode(err), frames=frames)
+        return frames
+
+    cdef int _fail(self, int code, message) except -1:
+        self._error_message = message
+        return code
+
+    cdef int _parse(self, object chunk, const unsigned char* p, Py_ssize_t n,
+                    list frames) except -1:
+        cdef Py_ssize_t pos = 0
+        cdef Py_ssize_t take
+        cdef int err
+        if self._preface_pos >= 0:
+            take = min(_PREFACE_SIZE - self._preface_pos, n)
+            if memcmp(p, _PREFACE_PTR + self._preface_pos, take) != 0:
+                return self._fail(_PROTOCOL_ERROR, "invalid client connection preface (RFC 9113 §3.4)")
+            self._preface_pos += take
+            pos = take
+            if self._preface_pos < _PREFACE_SIZE:
+                return 0
+            self._preface_pos = -1
+
+        if self._in_payload:
+            # A frame whose payload began in an earlier input: assemble it (once).
+            take = min(<Py_ssize_t>self._flen - self._partial_got, n - pos)
+            if self._partial is not None:
+                memcpy(PyBytes_AS_STRING(self._partial) + self._partial_got, p + pos, take)
+            self._partial_got += take
+            pos += take
+            if self._partial_got < <Py_ssize_t>self._flen:
+                return 0
+            self._in_payload = False
+            if self._partial is None:       # an unknown frame type: skipped, not kept
+                self.unknown_frames += 1
+            else:
+                owner = self._partial
+                self._partial = None
+                err = self._finish(owner, <const unsigned char*>PyBytes_AS_STRING(owner), frames)
+                if err:
+                    return err
+
+        if self._head_got > 0:
+            take = min(_FRAME_HEADER_SIZE - self._head_got, n - pos)
+            memcpy(self._head + self._head_got, p + pos, take)
+            self._head_got += take
+            pos += take
+            if self._head_got < _FRAME_HEADER_SIZE:
+                return 0
+            self._head_got = 0
+            err = self._begin(self._head)
+            if err:
+                return err
+            if n - pos < <Py_ssize_t>self._flen:
+                self._start_partial(p + pos, n - pos)
+                return 0
+            err = self._finish(chunk, p + pos, frames)
+            if err:
+                return err
+            pos += self._flen
+
+        while n - pos >= _FRAME_HEADER_SIZE:
+            err = self._begin(p + pos)
+            if err:
+                return err
+            pos += _FRAME_HEADER_SIZE
+            if n - pos < <Py_ssize_t>self._flen:
+                self._start_partial(p + pos, n - pos)
+                return 0
+            err = self._finish(chunk, p + pos, frames)
+            if err:
+                return err
+            pos += self._flen
+
+        if pos < n:
+            memcpy(self._head, p + pos, n - pos)
+            self._head_got = n - pos
+        return 0
+
+    cdef int _start_partial(self, const unsigned char* p, Py_ssize_t avail) except -1:
+        # The header is validated, so _flen <= max_frame_size bounds this allocation.
+        self._in_payload = True
+        self._partial_got = avail
+        if self._ftype > _CONTINUATION:
+            self._partial = None
+            return 0
+        self._partial = PyBytes_FromStringAndSize(NULL, self._flen)
+        memcpy(PyBytes_AS_STRING(self._partial), p, avail)
+        return 0
+
+    cdef int _begin(self, const unsigned char* h) except -1:
+        # Read a 9-octet frame header and check what can be checked before the payload.
+        cdef uint32_t length = _be24(h)
+        cdef int ftype = h[3]
+        cdef int flags = h[4]
+        cdef uint32_t sid = _be32(h + 5) & 0x7FFFFFFF     # reserved bit ignored (§4.1)
+        cdef uint32_t minimum
+        self._flen = length
+        self._ftype = ftype
+        self._fflags = flags
+        self._fsid = sid
+        if length > self._max_frame_size:
+            return self._fail(_FRAME_SIZE_ERROR,
+                              "%s frame of %d octets exceeds SETTINGS_MAX_FRAME_SIZE %d (RFC 9113 §4.2)"
+                              % (_type_name(ftype), length, self._max_frame_size))
+        if self._block_stream:
+            if ftype != _CONTINUATION or sid != self._block_stream:
+                return self._fail(_PROTOCOL_ERROR,
+                                  "%s frame on stream %d inside the header block of stream %d "
+                                  "(RFC 9113 §6.10)" % (_type_name(ftype), sid, self._block_stream))
+        elif ftype == _CONTINUATION:
+            return self._fail(_PROTOCOL_ERROR,
+                              "CONTINUATION on stream %d without an open header block (RFC 9113 §6.10)"
+                              % sid)
+        if ftype == _DATA:
+            if sid == 0:
+                return self._stream_zero(ftype)
+            if flags & _FLAG_PADDED and length < 1:
+                return self._too_short(ftype, length, 1)
+        elif ftype == _HEADERS:
+            if sid == 0:
+                return self._stream_zero(ftype)
+            minimum = (1 if flags & _FLAG_PADDED else 0) + (5 if flags & _FLAG_PRIORITY else 0)
+            if length < minimum:
+                return self._too_short(ftype, length, minimum)
+        elif ftype == _PRIORITY:
+            if sid == 0:
+                return self._stream_zero(ftype)
+        elif ftype == _RST_STREAM:
+            if sid == 0:
+                return self._stream_zero(ftype)
+            if length != 4:
+                return self._fail(_FRAME_SIZE_ERROR,
+                                  "RST_STREAM frame of %d octets, not 4 (RFC 9113 §6.4)" % length)
+        elif ftype == _SETTINGS:
+            if sid != 0:
+                return self._stream_nonzero(ftype, sid)
+            if flags & _FLAG_ACK and length != 0:
+                return self._fail(_FRAME_SIZE_ERROR,
+                                  "SETTINGS ACK with a %d-octet payload (RFC 9113 §6.5)" % length)
+            if length % 6:
+                return self._fail(_FRAME_SIZE_ERROR,
+                                  "SETTINGS frame of %d octets, not a multiple of 6 (RFC 9113 §6.5)"
+                                  % length)
+        elif ftype == _PUSH_PROMISE:
+            if sid == 0:
+                return self._stream_zero(ftype)
+            minimum = (1 if flags & _FLAG_PADDED else 0) + 4
+            if length < minimum:
+                return self._too_short(ftype, length, minimum)
+        elif ftype == _PING:
+            if sid != 0:
+                return self._stream_nonzero(ftype, sid)
+            if length != 8:
+                return self._fail(_FRAME_SIZE_ERROR,
+                                  "PING frame of %d octets, not 8 (RFC 9113 §6.7)" % length)
+        elif ftype == _GOAWAY:
+            if sid != 0:
+                return self._stream_nonzero(ftype, sid)
+            if length < 8:
+                return self._too_short(ftype, length, 8)
+        elif ftype == _WINDOW_UPDATE:
+            if length != 4:
+                return self._fail(_FRAME_SIZE_ERROR,
+                                  "WINDOW_UPDATE frame of %d octets, not 4 (RFC 9113 §6.9)" % length)
+        elif ftype == _CONTINUATION:
+            if sid == 0:
+                return self._stream_zero(ftype)
+        return 0
+
+    cdef int _stream_zero(self, int ftype) except -1:
+        return self._fail(_PROTOCOL_ERROR, "%s frame on stream 0 (RFC 9113 §6)" % _type_name(ftype))
+
+    cdef int _stream_nonzero(self, int ftype, uint32_t sid) except -1:
+        return self._fail(_PROTOCOL_ERROR, "%s frame on stream %d; it belongs on stream 0 (RFC 9113 §6)"
+                          % (_type_name(ftype), sid))
+
+    cdef int _too_short(self, int ftype, uint32_t length, uint32_t minimum) except -1:
+        return self._fail(_FRAME_SIZE_ERROR, "%s frame of %d octets is shorter than its %d octets "
+                          "of fixed fields (RFC 9113 §4.2)" % (_type_name(ftype), length, minimum))
+
+    cdef int _finish(self, object owner, const unsigned char* payload, list frames) except -1:
+        # The payload is complete: check the rules that need it, then hand the frame out.
+        cdef int ftype = self._ftype
+        cdef int flags = self._fflags
+        cdef uint32_t sid = self._fsid
+        cdef Py_ssize_t length = self._flen
+        cdef Py_ssize_t start = 0
+        cdef Py_ssize_t end = length
+        cdef Py_ssize_t pad
+        cdef int stream_error = 0
+        cdef Frame frame
+        if ftype > _CONTINUATION:
+            self.unknown_frames += 1
+            return 0
+        if ftype == _DATA:
+            if flags & _FLAG_PADDED:
+                pad = payload[0]
+                if pad >= length:
+                    return self._bad_padding(ftype, pad, length)
+                start = 1
+                end = length - pad
+        elif ftype == _HEADERS or ftype == _PUSH_PROMISE:
+            if flags & _FLAG_PADDED:
+                start = 1
+                pad = payload[0]
+            else:
+                pad = 0
+            if ftype == _PUSH_PROMISE:
+                start += 4
+            elif flags & _FLAG_PRIORITY:
+                if (_be32(payload + start) & 0x7FFFFFFF) == sid:
+                    stream_error = _PROTOCOL_ERROR      # depends on itself (RFC 7540 §5.3.1)
+                start += 5
+            if pad > length - start:
+                return self._bad_padding(ftype, pad, length)
+            end = length - pad
+            if not flags & _FLAG_END_HEADERS:
+                self._block_stream = sid
+        elif ftype == _CONTINUATION:
+            if flags & _FLAG_END_HEADERS:
+                self._block_stream = 0
+        elif ftype == _PRIORITY:
+            if length != 5:
+                stream_error = _FRAME_SIZE_ERROR        # a stream error (RFC 9113 §6.3)
+            elif (_be32(payload) & 0x7FFFFFFF) == sid:
+                stream_error = _PROTOCOL_ERROR
+        elif ftype == _WINDOW_UPDATE:
+            if (_be32(payload) & 0x7FFFFFFF) == 0:
+                if sid == 0:
+                    return self._fail(_PROTOCOL_ERROR,
+                                      "WINDOW_UPDATE of 0 on the connection (RFC 9113 §6.9)")
+                stream_error = _PROTOCOL_ERROR
+        elif ftype == _SETTINGS:
+            err = self._check_settings(payload, length)
+            if err:
+                return err
+        frame = Frame.__new__(Frame)
+        frame.type = ftype
+        frame.flags = flags
+        frame.stream_id = sid
+        frame.length = length
+        frame._owner = owner
+        frame._payload = payload
+        frame._data_start = start
+        frame._data_end = end
+        frame._stream_error = stream_error
+        PyList_Append(frames, frame)
+        return 0
+
+    cdef int _bad_padding(self, int ftype, Py_ssize_t pad, Py_ssize_t length) except -1:
+        return self._fail(_PROTOCOL_ERROR, "%s frame of %d octets with %d octets of padding "
+                          "(RFC 9113 §6.1, §6.2)" % (_type_name(ftype), length, pad))
+
+    cdef int _check_settings(self, const unsigned char* p, Py_ssize_t length) except -1:
+        # Value ranges that hold whatever the connection state (RFC 9113 §6.5.2, RFC 8441 §3,
+        # RFC 9218 §2.1).  Unknown parameters are ignored.
+        cdef Py_ssize_t i
+        cdef uint32_t ident, value
+        for i in range(0, length, 6):
+            ident = (<uint32_t>p[i] << 8) | p[i + 1]
+            value = _be32(p + i + 2)
+            if ident == 0x2 or ident == 0x8 or ident == 0x9:
+                if value > 1:
+                    return self._fail(_PROTOCOL_ERROR, "SETTINGS parameter %s = %d; only 0 or 1 "
+                                      "is allowed" % (SettingCode(ident).name, value))
+            elif ident == 0x4:
+                if value > _MAX_WINDOW:
+                    return self._fail(_FLOW_CONTROL_ERROR, "SETTINGS_INITIAL_WINDOW_SIZE = %d "
+                                      "exceeds 2^31-1 (RFC 9113 §6.5.2)" % value)
+            elif ident == 0x5:
+                if value < _MIN_MAX_FRAME_SIZE or value > _MAX_MAX_FRAME_SIZE:
+                    return self._fail(_PROTOCOL_ERROR, "SETTINGS_MAX_FRAME_SIZE = %d outside "
+                                      "16384..16777215 (RFC 9113 §6.5.2)" % value)
+        return 0
+
+
+cdef object _type_name(int ftype):
+    return _FRAME_TYPE_NAMES.get(ftype, "unknown type %d" % ftype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writers.  Each checks its arguments (ValueError for a value out of range) and returns bytes.
+
+cdef uint32_t _stream_id_arg(object stream_id, bint zero) except? 0:
+    # zero=True: the frame type lives on stream 0 only; zero=False: never on stream 0.
+    if zero:
+        if stream_id != 0:
+            raise ValueError("this frame type is sent on stream 0, not %r" % (stream_id,))
+        return 0
+    if not (1 <= stream_id <= 0x7FFFFFFF):
+        raise ValueError("stream_id must be within 1..2^31-1, not %r" % (stream_id,))
+    return stream_id
+
+
+cdef uint32_t _u31_arg(object value, str what) except? 0:
+    if not (0 <= value <= 0x7FFFFFFF):
+        raise ValueError("%s must be within 0..2^31-1, not %r" % (what, value))
+    return value
+
+
+cdef uint32_t _u32_arg(object value, str what) except? 0:
+    if not (0 <= value <= 0xFFFFFFFF):
+        raise ValueError("%s must be within 0..2^32-1, not %r" % (what, value))
+    return value
+
+
+cdef int _pad_arg(object pad_length) except -2:
+    if pad_length is None:
+        return -1
+    if not (0 <= pad_length <= 255):
+        raise ValueError("pad_length must be within 0..255, not %r" % (pad_length,))
+    return pad_length
+
+
+cdef bytes _build(int ftype, int flags, uint32_t stream_id, const unsigned char* prefix,
+                  Py_ssize_t prefix_len, object body, int pad_length):
+    # Frame = header + [pad length] + prefix + body + [padding].
+    cdef const unsigned char[::1] view
+    cdef Py_ssize_t body_len = 0
+    cdef Py_ssize_t length
+    cdef bytes out
+    cdef unsigned char* w
+    if body is not None:
+        view = body
+        body_len = view.shape[0]
+    length = prefix_len + body_len + (pad_length + 1 if pad_length >= 0 else 0)
+    if length > _MAX_MAX_FRAME_SIZE:
+        raise ValueError("frame payload of %d octets exceeds 2^24-1" % length)
+    if pad_length >= 0:
+        flags |= _FLAG_PADDED
+    out = PyBytes_FromStringAndSize(NULL, _FRAME_HEADER_SIZE + length)
+    w = <unsigned char*>PyBytes_AS_STRING(out)
+    _put_frame_header(w, <uint32_t>length, ftype, flags, stream_id)
+    w += _FRAME_HEADER_SIZE
+    if pad_length >= 0:
+        w[0] = <unsigned char>pad_length
+        w += 1
+    if prefix_len:
+        memcpy(w, prefix, prefix_len)
+        w += prefix_len
+    if body_len:
+        memcpy(w, &view[0], body_len)
+        w += body_len
+    if pad_length > 0:
+        memset(w, 0, pad_length)
+    return out
+
+
+def build_frame_header(frame_type, flags, stream_id, length):
+    """The 9-octet frame header alone, for writing a payload without copying it."""
+    cdef unsigned char h[_FRAME_HEADER_SIZE]
+    if not (0 <= frame_type <= 255) or not (0 <= flags <= 255):
+        raise ValueError("frame_type and flags are octets")
+    if not (0 <= length <= _MAX_MAX_FRAME_SIZE):
+        raise ValueError("length must be within 0..2^24-1, not %r" % (length,))
+    _put_frame_header(h, length, frame_type, flags, _u31_arg(stream_id, "stream_id"))
+    return PyBytes_FromStringAndSize(<char*>h, _FRAME_HEADER_SIZE)
+
+
+def build_data(stream_id, data, *, bint end_stream=False, pad_length=None):
+    """A DATA frame (RFC 9113 §6.1)."""
+    return _build(_DATA, _FLAG_END_STREAM if end_stream else 0, _stream_id_arg(stream_id, False),
+                  NULL, 0, data, _pad_arg(pad_length))
+
+
+def build_headers(stream_id, block, *, bint end_stream=False, bint end_headers=True,
+                  pad_length=None, priority=None, max_frame_size=None):
+    """A HEADERS frame (RFC 9113 §6.2).
+
+    ``priority`` is ``(depends_on, weight, exclusive)`` or ``None``.  With ``max_frame_size``,
+    a header block that does not fit is split into HEADERS and CONTINUATION frames, and the
+    concatenation of them is returned.
+    """
+    cdef uint32_t sid = _stream_id_arg(stream_id, False)
+    cdef int pad = _pad_arg(pad_length)
+    cdef int flags = (_FLAG_END_STREAM if end_stream else 0) | (_FLAG_END_HEADERS if end_headers else 0)
+    cdef unsigned char prio[5]
+    cdef Py_ssize_t prio_len = 0
+    cdef Py_ssize_t room, total
+    if priority is not None:
+        depends_on, weight, exclusive = priority
+        _put32(prio, _u31_arg(depends_on, "depends_on") | (0x80000000 if exclusive else 0))
+        if not (1 <= weight <= 256):
+            raise ValueError("weight must be within 1..256, not %r" % (weight,))
+        prio[4] = <unsigned char>(weight - 1)
+        prio_len = 5
+        flags |= _FLAG_PRIORITY
+    if max_frame_size is None:
+        return _build(_HEADERS, flags, sid, prio, prio_len, block, pad)
+    if not (_MIN_MAX_FRAME_SIZE <= max_frame_size <= _MAX_MAX_FRAME_SIZE):
+        raise ValueError("max_frame_size must be within 16384..16777215")
+    view = memoryview(block).cast("B")
+    total = len(view)
+    room = max_frame_size - prio_len - (pad + 1 if pad >= 0 else 0)
+    if total <= room:
+        return _build(_HEADERS, flags, sid, prio, prio_len, view, pad)
+    parts = [_build(_HEADERS, flags & ~_FLAG_END_HEADERS, sid, prio, prio_len, view[:room], pad)]
+    pos = room
+    while pos < total:
+        chunk = view[pos:pos + max_frame_size]
+        pos += len(chunk)
+        parts.append(_build(_CONTINUATION, _FLAG_END_HEADERS if (pos >= total and end_headers) else 0,
+                            sid, NULL, 0, chunk, -1))
+    return b"".join(parts)
+
+
+def build_priority(stream_id, depends_on, weight=16, *, bint exclusive=False):
+    """A PRIORITY frame (RFC 9113 §6.3; deprecated signalling, still valid on the wire)."""
+    cdef unsigned char p[5]
+    _put32(p, _u31_arg(depends_on, "depends_on") | (0x80000000 if exclusive else 0))
+    if not (1 <= weight <= 256):
+        raise ValueError("weight must be within 1..256, not %r" % (weight,))
+    p[4] = <unsigned char>(weight - 1)
+    return _build(_PRIORITY, 0, _stream_id_arg(stream_id, False), p, 5, None, -1)
+
+
+def build_rst_stream(stream_id, error_code):
+    """A RST_STREAM frame (RFC 9113 §6.4)."""
+    cdef unsigned char p[4]
+    _put32(p, _u32_arg(error_code, "error_code"))
+    return _build(_RST_STREAM, 0, _stream_id_arg(stream_id, False), p, 4, None, -1)
+
+
+def build_settings(settings=(), *, bint ack=False):
+    """A SETTINGS frame (RFC 9113 §6.5) from ``(id, value)`` pairs or a mapping."""
+    cdef bytearray body = bytearray()
+    cdef unsigned char p[6]
+    cdef uint32_t cid
+    if hasattr(settings, "items"):
+        settings = settings.items()
+    for ident, value in settings:
+        if not (0 <= ident <= 0xFFFF):
+            raise ValueError("setting id must be within 0..65535, not %r" % (ident,))
+        cid = ident
+        p[0] = <unsigned char>(cid >> 8)
+        p[1] = <unsigned char>cid
+        _put32(p + 2, _u32_arg(value, "setting value"))
+        body += p[:6]
+    if ack and body:
+        raise ValueError("a SETTINGS ACK carries no parameters")
+    return _build(_SETTINGS, _FLAG_ACK if ack else 0, 0, NULL, 0, body, -1)
+
+
+def build_push_promise(stream_id, promised_stream_id, block, *, bint end_headers=True,
+                       pad_length=None):
+    """A PUSH_PROMISE frame (RFC 9113 §6.6)."""
+    cdef unsigned char p[4]
+    _put32(p, _stream_id_arg(promised_stream_id, False))
+    return _build(_PUSH_PROMISE, _FLAG_END_HEADERS if end_headers else 0,
+                  _stream_id_arg(stream_id, False), p, 4, block, _pad_arg(pad_length))
+
+
+def build_ping(opaque_data=b"\0\0\0\0\0\0\0\0", *, bint ack=False):
+    """A PING frame (RFC 9113 §6.7) carrying exactly 8 octets."""
+    if len(opaque_data) != 8:
+        raise ValueError("PING carries exactly 8 octets, not %d" % len(opaque_data))
+    return _build(_PING, _FLAG_ACK if ack else 0, 0, NULL, 0, opaque_data, -1)
+
+
+def build_goaway(last_stream_id, error_code, debug_data=b""):
+    """A GOAWAY frame (RFC 9113 §6.8)."""
+    cdef unsigned char p[8]
+    _put32(p, _u31_arg(last_stream_id, "last_stream_id"))
+    _put32(p + 4, _u32_arg(error_code, "error_code"))
+    return _build(_GOAWAY, 0, 0, p, 8, debug_data, -1)
+
+
+def build_window_update(stream_id, increment):
+    """A WINDOW_UPDATE frame (RFC 9113 §6.9); stream 0 for the connection window."""
+    cdef unsigned char p[4]
+    if not (1 <= increment <= _MAX_WINDOW):
+        raise ValueError("increment must be within 1..2^31-1, not %r" % (increment,))
+    _put32(p, increment)
+    return _build(_WINDOW_UPDATE, 0, _u31_arg(stream_id, "stream_id"), p, 4, None, -1)
+
+
+def build_continuation(stream_id, block, *, bint end_headers=True):
+    """A CONTINUATION frame (RFC 9113 §6.10)."""
+    return _build(_CONTINUATION, _FLAG_END_HEADERS if end_headers else 0,
+                  _stream_id_arg(stream_id, False), NULL, 0, block, -1)

@@ -1,0 +1,37 @@
+"""Helpers shared by the test modules."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+VECTORS = pathlib.Path(os.environ.get("WS2FAST_VECTORS", ROOT.parent / "shared" / "vectors"))
+
+
+def vectors_dir(*parts: str) -> pathlib.Path:
+    """A folder of the shared test vectors, or a skip (a failure in CI) when it is missing."""
+    path = VECTORS.joinpath(*parts)
+    if not path.is_dir():
+        pytest.skip(f"test vectors not found at {path} (set WS2FAST_VECTORS)")
+    return path
+
+
+def story_files(name: str) -> list[str]:
+    """Story file names of one HPACK vector set, for parametrizing (empty if missing)."""
+    path = VECTORS / "hpack" / name
+    return sorted(p.name for p in path.glob("story_*.json")) if path.is_dir() else ["<missing>"]
+
+
+def load_story(name: str, story: str) -> dict:
+    with open(vectors_dir("hpack", name) / story, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def story_headers(case: dict) -> list[tuple[bytes, bytes]]:
+    return [
+        (k.encode("utf-8"), v.encode("utf-8")) for field in case["headers"] for k, v in field.items()
+    ]

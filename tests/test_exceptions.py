@@ -1,0 +1,53 @@
+"""The exception tree, the wire-code enums and the public names."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import ws2fast
+from ws2fast import errors, exceptions
+from ws2fast.errors import CloseCode, ErrorCode
+
+
+def test_tree():
+    assert issubclass(exceptions.ProtocolError, exceptions.Ws2fastError)
+    for cls in (exceptions.LocalProtocolError, exceptions.RemoteProtocolError):
+        assert issubclass(cls, exceptions.ProtocolError)
+    for cls in (exceptions.FrameError, exceptions.HPACKError, exceptions.HeaderListTooLarge,
+                exceptions.WebSocketProtocolError):
+        assert issubclass(cls, exceptions.RemoteProtocolError)
+
+
+def test_codes_are_carried():
+    assert exceptions.HPACKError("x").error_code is ErrorCode.COMPRESSION_ERROR
+    assert exceptions.WebSocketProtocolError("x").close_code is CloseCode.PROTOCOL_ERROR
+    error = exceptions.WebSocketProtocolError("x", close_code=1009)
+    assert error.close_code is CloseCode.MESSAGE_TOO_BIG
+    error = exceptions.FrameError("x", error_code=6)
+    assert error.error_code is ErrorCode.FRAME_SIZE_ERROR and error.frames == []
+    assert exceptions.RemoteProtocolError("x", error_code=0x1234).error_code == 0x1234
+    assert exceptions.RemoteProtocolError("x", stream_id=3).stream_id == 3
+    assert exceptions.RemoteProtocolError("x").stream_id is None
+
+
+def test_enum_values_match_the_rfcs():
+    assert ErrorCode.HTTP_1_1_REQUIRED == 0xD and ErrorCode.ENHANCE_YOUR_CALM == 0xB
+    assert errors.SettingCode.ENABLE_CONNECT_PROTOCOL == 8
+    assert errors.FrameType.CONTINUATION == 9
+    assert errors.Opcode.PONG == 0xA
+    assert CloseCode.BAD_GATEWAY == 1014
+
+
+@pytest.mark.parametrize("module", ["ws2fast", "ws2fast.errors", "ws2fast.exceptions",
+                                    "ws2fast.frames", "ws2fast.hpack"])
+def test_all_names_exist(module):
+    mod = importlib.import_module(module)
+    for name in mod.__all__:
+        assert hasattr(mod, name), f"{module}.__all__ lists missing {name}"
+    assert len(set(mod.__all__)) == len(mod.__all__)
+
+
+def test_version():
+    assert ws2fast.__version__

@@ -1,0 +1,65 @@
+"""The package builds as users will build it: sdist -> wheel, in release and debug profiles.
+
+Builds run without isolation (the build requirements are installed by requirements-test.txt),
+so the test needs no network.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+import venv
+import zipfile
+
+import pytest
+
+from tests.helpers import ROOT
+
+
+def run(*args, cwd=ROOT, env=None, timeout=600):
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sdist")
+    run(sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir", str(out))
+    [path] = list(out.glob("ws2fast-*.tar.gz"))
+    return path
+
+
+def test_sdist_ships_the_sources(sdist):
+    with tarfile.open(sdist) as tar:
+        names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+    for required in ("setup.py", "pyproject.toml", "MANIFEST.in", "README.md", "LICENSE",
+                     "_ext/core.pyx", "_ext/h2frame.pxi", "_ext/hpack.pxi", "_ext/huffman_code.h",
+                     "ws2fast/__init__.py", "ws2fast/py.typed", "ws2fast/_core.pyi"):
+        assert required in names, f"sdist lacks {required}"
+    assert not any(name.endswith((".so", "core.c")) for name in names), "sdist ships build output"
+
+
+@pytest.mark.parametrize("profile", ["release", "debug"])
+def test_wheel_builds_from_the_sdist_alone(sdist, tmp_path, profile):
+    with tarfile.open(sdist) as tar:
+        tar.extractall(tmp_path, filter="data")
+    [src] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    env = dict(os.environ, WS2FAST_BUILD=profile)
+    run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path / "dist"),
+        cwd=src, env=env)
+    [wheel] = list((tmp_path / "dist").glob("ws2fast-*.whl"))
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+    assert any(n.startswith("ws2fast/_core.") and n.endswith(".so") for n in names)
+    assert "ws2fast/py.typed" in names and "ws2fast/_core.pyi" in names
+    # Install it into a fresh virtual environment and use it from outside the source tree.
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = str(env_dir / "bin" / "python")
+    run(python, "-m", "pip", "install", "--no-index", "--no-deps", str(wheel), cwd=tmp_path)
+    out = run(python, "-m", "ws2fast", "info", cwd=tmp_path)
+    assert f"build profile: {profile}" in out and "round trip ok" in out
+    assert str(env_dir) in out                       # the installed module, not the checkout

@@ -1,0 +1,42 @@
+"""ws2fast: fast, correct WebSockets over HTTP/2 (RFC 8441) and HTTP/1.1 (RFC 6455).
+
+Layers (imports point downward only):
+
+- ``ws2fast.frames``, ``ws2fast.hpack``: the compiled HTTP/2 wire codecs (``ws2fast._core``).
+- ``ws2fast.errors``: wire-code enums; ``ws2fast.exceptions``: the exception tree.
+"""
+
+from . import errors, exceptions, frames, hpack
+from .errors import CloseCode, ErrorCode, FrameType, Opcode, SettingCode
+from .exceptions import (
+    FrameError,
+    HeaderListTooLarge,
+    HPACKError,
+    LocalProtocolError,
+    ProtocolError,
+    RemoteProtocolError,
+    WebSocketProtocolError,
+    Ws2fastError,
+)
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "errors",
+    "exceptions",
+    "frames",
+    "hpack",
+    "CloseCode",
+    "ErrorCode",
+    "FrameType",
+    "Opcode",
+    "SettingCode",
+    "Ws2fastError",
+    "ProtocolError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "FrameError",
+    "HPACKError",
+    "HeaderListTooLarge",
+    "WebSocketProtocolError",
+]

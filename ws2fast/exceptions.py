@@ -1,0 +1,145 @@
+"""The ws2fast exception tree.
+
+.. code-block:: text
+
+    Ws2fastError
+    └── ProtocolError                  carries error_code (RFC 9113 §7) and/or close_code (RFC 6455 §7.4)
+        ├── LocalProtocolError         the caller misused the API; raised to the caller
+        └── RemoteProtocolError        the peer broke the protocol
+            ├── FrameError             an HTTP/2 frame broke a frame-level rule (RFC 9113 §4, §6)
+            ├── HPACKError             a header block cannot be decoded: COMPRESSION_ERROR (RFC 7541)
+            ├── HeaderListTooLarge     a header list exceeded our limit: a stream-level error
+            └── WebSocketProtocolError a WebSocket frame broke RFC 6455; close_code says how to close
+
+``stream_id`` on a :class:`RemoteProtocolError` is ``None`` for a connection error (answer with
+GOAWAY) and the stream's id for a stream error (answer with RST_STREAM).  The codecs raise these;
+the sans-IO connections turn them into the right GOAWAY / RST_STREAM / CLOSE plus an event.
+
+Bad *argument values* given to the codecs (a stream id out of range, a padding of 300) raise
+:class:`ValueError` or :class:`TypeError`, as any Python function would.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .errors import CloseCode, ErrorCode
+
+__all__ = [
+    "Ws2fastError",
+    "ProtocolError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "FrameError",
+    "HPACKError",
+    "HeaderListTooLarge",
+    "WebSocketProtocolError",
+]
+
+
+class Ws2fastError(Exception):
+    """Root of every exception ws2fast raises on purpose."""
+
+
+class ProtocolError(Ws2fastError):
+    """A protocol rule was broken.
+
+    ``error_code`` is the HTTP/2 error code (an :class:`~ws2fast.errors.ErrorCode`) that the
+    violation calls for, ``close_code`` the WebSocket close code; either may be ``None`` when
+    the layer has none.
+    """
+
+    error_code: Optional[int] = None
+    close_code: Optional[int] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: Optional[int] = None,
+        close_code: Optional[int] = None,
+    ) -> None:
+        super().__init__(message)
+        if error_code is not None:
+            self.error_code = ErrorCode(error_code) if error_code in _ERROR_CODES else error_code
+        if close_code is not None:
+            self.close_code = CloseCode(close_code) if close_code in _CLOSE_CODES else close_code
+
+
+class LocalProtocolError(ProtocolError):
+    """The caller used the API in a way the protocol forbids (raised, never sent)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer broke the protocol.
+
+    ``stream_id`` is ``None`` for a connection error and the affected stream for a stream error.
+    """
+
+    stream_id: Optional[int] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: Optional[int] = None,
+        close_code: Optional[int] = None,
+        stream_id: Optional[int] = None,
+    ) -> None:
+        super().__init__(message, error_code=error_code, close_code=close_code)
+        if stream_id is not None:
+            self.stream_id = stream_id
+
+
+class FrameError(RemoteProtocolError):
+    """An HTTP/2 frame broke a frame-level rule: a connection error.
+
+    ``error_code`` is PROTOCOL_ERROR, FRAME_SIZE_ERROR or FLOW_CONTROL_ERROR as RFC 9113
+    prescribes.  ``frames`` holds the frames that were complete before the bad one in the same
+    :meth:`~ws2fast.frames.FrameReader.feed` call, so that nothing the peer sent correctly is lost.
+    """
+
+    error_code = ErrorCode.PROTOCOL_ERROR
+
+    def __init__(self, message: str, *, error_code: Optional[int] = None, frames: Optional[list] = None) -> None:
+        super().__init__(message, error_code=error_code)
+        self.frames = [] if frames is None else frames
+
+
+class HPACKError(RemoteProtocolError):
+    """A header block could not be decoded (RFC 7541): connection error COMPRESSION_ERROR.
+
+    The decoder's state is lost with it, so the decoder refuses any further block.
+    """
+
+    error_code = ErrorCode.COMPRESSION_ERROR
+
+
+class HeaderListTooLarge(RemoteProtocolError):
+    """A decoded header list exceeded ``max_header_list_size`` (RFC 9113 §10.5.1).
+
+    This is a *stream* error: the decoder processed the whole block, so its dynamic table is
+    still in sync and other streams live on.  A server answers the request with status 431
+    (:attr:`status`), or resets the stream with :attr:`error_code`.
+    """
+
+    error_code = ErrorCode.PROTOCOL_ERROR
+    status = 431
+
+    def __init__(self, message: str, *, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+
+
+class WebSocketProtocolError(RemoteProtocolError):
+    """A WebSocket frame broke RFC 6455; close the WebSocket with :attr:`close_code`.
+
+    1002 for framing violations, 1007 for invalid UTF-8, 1009 for a message over the size limit.
+    """
+
+    close_code = CloseCode.PROTOCOL_ERROR
+
+
+_ERROR_CODES = frozenset(int(c) for c in ErrorCode)
+_CLOSE_CODES = frozenset(int(c) for c in CloseCode)
