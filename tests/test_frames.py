@@ -379,3 +379,19 @@ def test_frame_error_keeps_the_frames_before_it():
         FrameReader().feed(wire)
     assert [f.type for f in info.value.frames] == [FrameType.PING, FrameType.DATA]
     assert bytes(info.value.frames[1].data) == b"x"
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.binary(max_size=200), st.lists(st.integers(0, 200), max_size=4), st.booleans())
+def test_arbitrary_bytes_raise_only_frame_errors(wire, cuts, preface):
+    reader = FrameReader(expect_preface=preface)
+    start = 0
+    try:
+        for cut in sorted(c for c in set(cuts) if c <= len(wire)) + [len(wire)]:
+            for frame in reader.feed(wire[start:cut]):
+                assert 0 <= frame.type <= 9 and frame.length == len(frame.payload)
+                normalize_ours(frame)                   # every field reads without error
+            start = cut
+    except FrameError as error:
+        assert error.error_code in (ErrorCode.PROTOCOL_ERROR, ErrorCode.FRAME_SIZE_ERROR,
+                                    ErrorCode.FLOW_CONTROL_ERROR)

@@ -443,3 +443,18 @@ def test_encoder_accepts_str_and_mappings():
     assert Decoder().decode(block) == [(b":method", b"GET"), ("x-ü".encode(), b"wert")]
     with pytest.raises(TypeError):
         Encoder().encode([(b"a", 1)])
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.binary(max_size=64), min_size=1, max_size=4), st.integers(0, 300))
+def test_arbitrary_blocks_raise_only_documented_errors(blocks, table_size):
+    decoder = Decoder(header_table_size=table_size, max_header_list_size=200)
+    for block in blocks:
+        try:
+            headers = decoder.decode(block)
+        except HPACKError:
+            return
+        except HeaderListTooLarge:
+            continue
+        assert all(isinstance(n, bytes) and isinstance(v, bytes) for n, v in headers)
+        assert decoder.table_size <= decoder.table_max_size <= table_size
