@@ -30,13 +30,13 @@ if PROFILE == "debug":
     extra_compile_args += ["-O0", "-g3"]
     undef_macros += ["NDEBUG"]
 
-LAYERS = ["_ext/h2frame.pxi", "_ext/hpack.pxi"]
-HEADERS = ["_ext/huffman_code.h"]
+LAYERS = ["_ext/h2frame.pxi", "_ext/hpack.pxi", "_ext/wsframe.pxi"]
+HEADERS = ["_ext/huffman_code.h", "_ext/mask.h", "_ext/utf8.h"]
 
 extensions = [
     Extension(
         "ws2fast._core",
-        sources=["_ext/core.pyx"],
+        sources=["_ext/core.pyx", "_ext/mask.c"],
         include_dirs=["_ext"],
         depends=LAYERS + HEADERS,
         extra_compile_args=extra_compile_args,

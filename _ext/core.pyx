@@ -3,14 +3,15 @@
 
 One extension module built from this file and the layer files it includes, so that calls
 between layers are plain C calls.  The public faces are the Python modules
-``ws2fast.frames`` (HTTP/2 frames) and ``ws2fast.hpack`` (HPACK), which re-export from here.
+``ws2fast.frames`` (HTTP/2 frames), ``ws2fast.hpack`` (HPACK) and ``ws2fast.wsframes``
+(WebSocket frames), which re-export from here.
 
 Nothing here imports the Python layer except ``ws2fast.errors`` (wire-code enums) and
 ``ws2fast.exceptions`` (the classes raised).
 """
 
 cimport cython
-from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.list cimport PyList_Append
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
@@ -21,7 +22,7 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset
 
 from ws2fast.errors import ErrorCode, FrameType, SettingCode
-from ws2fast.exceptions import FrameError, HeaderListTooLarge, HPACKError
+from ws2fast.exceptions import FrameError, HeaderListTooLarge, HPACKError, WebSocketProtocolError
 
 cdef extern from *:
     """
@@ -36,3 +37,4 @@ BUILD_PROFILE = (<bytes>_BUILD_PROFILE).decode("ascii")
 
 include "h2frame.pxi"
 include "hpack.pxi"
+include "wsframe.pxi"

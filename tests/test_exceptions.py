@@ -41,7 +41,7 @@ def test_enum_values_match_the_rfcs():
 
 
 @pytest.mark.parametrize("module", ["ws2fast", "ws2fast.errors", "ws2fast.exceptions",
-                                    "ws2fast.frames", "ws2fast.hpack"])
+                                    "ws2fast.frames", "ws2fast.hpack", "ws2fast.wsframes"])
 def test_all_names_exist(module):
     mod = importlib.import_module(module)
     for name in mod.__all__:

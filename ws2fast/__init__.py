@@ -3,10 +3,11 @@
 Layers (imports point downward only):
 
 - ``ws2fast.frames``, ``ws2fast.hpack``: the compiled HTTP/2 wire codecs (``ws2fast._core``).
+- ``ws2fast.wsframes``: the compiled WebSocket frame codec, mask kernels and message events.
 - ``ws2fast.errors``: wire-code enums; ``ws2fast.exceptions``: the exception tree.
 """
 
-from . import errors, exceptions, frames, hpack
+from . import errors, exceptions, frames, hpack, wsframes
 from .errors import CloseCode, ErrorCode, FrameType, Opcode, SettingCode
 from .exceptions import (
     FrameError,
@@ -26,6 +27,7 @@ __all__ = [
     "exceptions",
     "frames",
     "hpack",
+    "wsframes",
     "CloseCode",
     "ErrorCode",
     "FrameType",

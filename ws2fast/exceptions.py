@@ -136,9 +136,16 @@ class WebSocketProtocolError(RemoteProtocolError):
     """A WebSocket frame broke RFC 6455; close the WebSocket with :attr:`close_code`.
 
     1002 for framing violations, 1007 for invalid UTF-8, 1009 for a message over the size limit.
+    ``events`` holds the events that were complete before the violation in the same
+    :meth:`~ws2fast.wsframes.FrameParser.feed` call.
     """
 
     close_code = CloseCode.PROTOCOL_ERROR
+
+    def __init__(self, message: str, *, close_code: Optional[int] = None,
+                 events: Optional[list] = None) -> None:
+        super().__init__(message, close_code=close_code)
+        self.events = [] if events is None else events
 
 
 _ERROR_CODES = frozenset(int(c) for c in ErrorCode)

@@ -1,0 +1,1001 @@
+# WebSocket frames (RFC 6455 §5-§7): the mask kernels' Python face, message events, an
+# incremental parser that unmasks each payload straight into the object handed out, and the
+# frame builders.
+#
+# Included by core.pyx.  The parser's per-frame work is all C: Python objects are made once per
+# message (the payload object and its event) and once per control frame.
+
+import os as _os
+
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+
+cdef extern from "Python.h":
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void* PyUnicode_DATA(object o)
+    const Py_ssize_t PY_SSIZE_T_MAX
+
+cdef extern from "mask.h":
+    enum:
+        WS2FAST_MASK_WORD
+        WS2FAST_MASK_SSE2
+        WS2FAST_MASK_AVX2
+        WS2FAST_MASK_AVX512
+        WS2FAST_MASK_KERNELS
+    int ws2fast_mask(uint8_t* dst, const uint8_t* src, size_t n, const uint8_t* key,
+                     size_t phase) nogil
+    int ws2fast_mask_small(uint8_t* dst, const uint8_t* src, size_t n, const uint8_t* key) nogil
+    int ws2fast_mask_available(int kernel) nogil
+    int ws2fast_mask_select(int kernel) nogil
+    int ws2fast_mask_selected() nogil
+    int ws2fast_mask_best() nogil
+
+cdef extern from "utf8.h":
+    enum:
+        WS2FAST_UTF8_ACCEPT
+        WS2FAST_UTF8_REJECT
+    int ws2fast_utf8_feed(int state, const uint8_t* s, size_t n) nogil
+
+cdef enum:
+    _OP_CONTINUATION = 0x0
+    _OP_TEXT = 0x1
+    _OP_BINARY = 0x2
+    _OP_CLOSE = 0x8
+    _OP_PING = 0x9
+    _OP_PONG = 0xA
+
+cdef enum:
+    _CLOSE_PROTOCOL_ERROR = 1002
+    _CLOSE_INVALID_DATA = 1007
+    _CLOSE_TOO_BIG = 1009
+
+cdef enum:
+    _MAX_CONTROL_PAYLOAD = 125
+    _MAX_WS_HEADER = 14
+    _KEEP_BUFFER = 65536            # a fragment buffer larger than this is freed after use
+    _NOGIL_THRESHOLD = 262144       # mask()/unmask_into() release the GIL from this size up
+
+cdef uint8_t _ZERO_KEY[4]
+memset(_ZERO_KEY, 0, 4)
+
+#: Names of the mask kernels, by their number in mask.h.
+MASK_KERNELS = ("word", "sse2", "avx2", "avx512")
+ws2fast_mask_best()                # probe the CPU once, at import
+
+
+# -- mask kernels -----------------------------------------------------------------------------
+
+def mask_kernels():
+    """The mask kernels this CPU can run, in MASK_KERNELS order."""
+    return [name for i, name in enumerate(MASK_KERNELS) if ws2fast_mask_available(i)]
+
+
+def mask_kernel():
+    """The kernel in use: the best available one unless :func:`set_mask_kernel` chose another."""
+    return MASK_KERNELS[ws2fast_mask_selected()]
+
+
+def set_mask_kernel(name=None):
+    """Use kernel ``name`` from now on (``None``: the one chosen at import).  For tests and
+    benchmarks; ValueError if this CPU cannot run it."""
+    index = ws2fast_mask_best() if name is None else (MASK_KERNELS.index(name) if name in MASK_KERNELS else -1)
+    if index < 0 or ws2fast_mask_select(index) != 0:
+        raise ValueError("mask kernel %r is not available here (have: %s)"
+                         % (name, ", ".join(mask_kernels())))
+
+
+cdef int _key_arg(object key, uint8_t* out) except -1:
+    cdef const unsigned char[::1] view = key
+    if view.shape[0] != 4:
+        raise ValueError("a mask key is 4 bytes, not %d" % view.shape[0])
+    memcpy(out, &view[0], 4)
+    return 0
+
+
+def mask(data, key):
+    """``data`` XOR the 4-byte ``key`` repeated (RFC 6455 §5.3), as new bytes."""
+    cdef uint8_t k[4]
+    cdef const unsigned char[::1] src = data
+    cdef Py_ssize_t n = src.shape[0]
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, n)
+    cdef uint8_t* dst = <uint8_t*>PyBytes_AS_STRING(out)
+    _key_arg(key, k)
+    if n >= _NOGIL_THRESHOLD:
+        with nogil:
+            ws2fast_mask(dst, &src[0], n, k, 0)
+    elif n:
+        ws2fast_mask(dst, &src[0], n, k, 0)
+    return out
+
+
+def unmask_into(dst, src, key, Py_ssize_t offset=0):
+    """Write ``src`` XOR ``key`` into the start of the writable buffer ``dst``; returns len(src).
+
+    ``offset`` is the position of ``src`` within the payload, so a payload that arrived in
+    pieces is unmasked piece by piece with the key in the right phase.  ``dst`` may be ``src``
+    itself (in place); any other overlap is not supported.
+    """
+    cdef uint8_t k[4]
+    cdef Py_buffer out
+    cdef Py_buffer inp
+    cdef Py_ssize_t n
+    if offset < 0:
+        raise ValueError("offset must be >= 0")
+    _key_arg(key, k)
+    PyObject_GetBuffer(dst, &out, PyBUF_WRITABLE)
+    try:
+        PyObject_GetBuffer(src, &inp, PyBUF_SIMPLE)
+        try:
+            n = inp.len
+            if n > out.len:
+                raise ValueError("dst holds %d bytes, src has %d" % (out.len, n))
+            if n >= _NOGIL_THRESHOLD:
+                with nogil:
+                    ws2fast_mask(<uint8_t*>out.buf, <const uint8_t*>inp.buf, n, k, offset & 3)
+            elif n:
+                ws2fast_mask(<uint8_t*>out.buf, <const uint8_t*>inp.buf, n, k, offset & 3)
+        finally:
+            PyBuffer_Release(&inp)
+    finally:
+        PyBuffer_Release(&out)
+    return n
+
+
+# -- mask keys --------------------------------------------------------------------------------
+
+cdef bytes _key_pool = b""
+cdef Py_ssize_t _key_pos = 0
+
+
+cdef const uint8_t* _next_mask_key() except NULL:
+    # Keys come from os.urandom in batches of 1024 (RFC 6455 §5.3 wants them unpredictable).
+    global _key_pool, _key_pos
+    if _key_pos + 4 > PyBytes_GET_SIZE(_key_pool):
+        _key_pool = _os.urandom(4096)
+        _key_pos = 0
+    _key_pos += 4
+    return <const uint8_t*>PyBytes_AS_STRING(_key_pool) + _key_pos - 4
+
+
+def _forget_mask_keys():
+    # After fork() the child must not reuse the parent's upcoming keys.
+    global _key_pool, _key_pos
+    _key_pool = b""
+    _key_pos = 0
+
+
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_forget_mask_keys)
+
+
+def new_mask_key():
+    """A fresh 4-byte mask key (from the os.urandom batch)."""
+    return PyBytes_FromStringAndSize(<const char*>_next_mask_key(), 4)
+
+
+# -- events -----------------------------------------------------------------------------------
+
+@cython.final
+@cython.no_gc
+@cython.freelist(256)
+cdef class TextMessage:
+    """A complete text message; ``data`` is a ``str``."""
+    cdef readonly object data
+
+    def __init__(self, str data):
+        self.data = data
+
+    def __repr__(self):
+        return "TextMessage(data=%s)" % _short_repr(self.data)
+
+    def __eq__(self, other):
+        return type(other) is TextMessage and self.data == (<TextMessage>other).data
+
+    def __hash__(self):
+        return hash((TextMessage, self.data))
+
+
+@cython.final
+@cython.no_gc
+@cython.freelist(256)
+cdef class BinaryMessage:
+    """A complete binary message.
+
+    Normally ``data`` is a new ``bytes`` object.  When the message was received into a buffer
+    registered with :meth:`FrameParser.receive_into`, ``data`` is that buffer, ``into_buffer``
+    is true and ``nbytes`` says how many bytes at its start are the message.
+    """
+    cdef readonly object data
+    cdef readonly Py_ssize_t nbytes
+    cdef readonly bint into_buffer
+
+    def __init__(self, data, nbytes=None, bint into_buffer=False):
+        self.data = data
+        self.nbytes = len(memoryview(data).cast("B")) if nbytes is None else nbytes
+        self.into_buffer = into_buffer
+
+    def __repr__(self):
+        if self.into_buffer:
+            return "BinaryMessage(%d bytes into %s)" % (self.nbytes, type(self.data).__name__)
+        return "BinaryMessage(data=%s)" % _short_repr(self.data)
+
+    def __eq__(self, other):
+        if type(other) is not BinaryMessage:
+            return False
+        return (self.nbytes == (<BinaryMessage>other).nbytes
+                and self.into_buffer == (<BinaryMessage>other).into_buffer
+                and bytes(memoryview(self.data).cast("B")[:self.nbytes])
+                == bytes(memoryview((<BinaryMessage>other).data).cast("B")[:self.nbytes]))
+
+    def __hash__(self):
+        return hash((BinaryMessage, self.nbytes, self.into_buffer))
+
+
+@cython.final
+@cython.no_gc
+@cython.freelist(16)
+cdef class CompressedMessage:
+    """A complete message whose first frame had RSV1 set under permessage-deflate (RFC 7692).
+
+    ``data`` is the compressed payload (bytes), ``is_text`` says whether the message is text
+    (to be validated as UTF-8 once inflated).  Only parsers made with
+    ``permessage_deflate=True`` produce it.
+    """
+    cdef readonly object data
+    cdef readonly bint is_text
+
+    def __init__(self, bytes data, bint is_text):
+        self.data = data
+        self.is_text = is_text
+
+    def __repr__(self):
+        return "CompressedMessage(data=%s, is_text=%r)" % (_short_repr(self.data), self.is_text)
+
+    def __eq__(self, other):
+        return (type(other) is CompressedMessage and self.data == (<CompressedMessage>other).data
+                and self.is_text == (<CompressedMessage>other).is_text)
+
+    def __hash__(self):
+        return hash((CompressedMessage, self.data, self.is_text))
+
+
+@cython.final
+@cython.no_gc
+@cython.freelist(16)
+cdef class Ping:
+    """A ping (RFC 6455 §5.5.2); answer it with :meth:`response`."""
+    cdef readonly bytes payload
+
+    def __init__(self, bytes payload=b""):
+        self.payload = payload
+
+    def response(self):
+        """The Pong that answers this ping."""
+        return Pong(self.payload)
+
+    def __repr__(self):
+        return "Ping(payload=%r)" % (self.payload,)
+
+    def __eq__(self, other):
+        return type(other) is Ping and self.payload == (<Ping>other).payload
+
+    def __hash__(self):
+        return hash((Ping, self.payload))
+
+
+@cython.final
+@cython.no_gc
+@cython.freelist(16)
+cdef class Pong:
+    """A pong (RFC 6455 §5.5.3)."""
+    cdef readonly bytes payload
+
+    def __init__(self, bytes payload=b""):
+        self.payload = payload
+
+    def __repr__(self):
+        return "Pong(payload=%r)" % (self.payload,)
+
+    def __eq__(self, other):
+        return type(other) is Pong and self.payload == (<Pong>other).payload
+
+    def __hash__(self):
+        return hash((Pong, self.payload))
+
+
+@cython.final
+@cython.no_gc
+cdef class CloseReceived:
+    """A close frame (RFC 6455 §5.5.1).  ``code`` is 1005 (NO_STATUS_RCVD) when the frame
+    carried none; ``reason`` is a ``str``."""
+    cdef readonly int code
+    cdef readonly str reason
+
+    def __init__(self, int code=1005, str reason=""):
+        self.code = code
+        self.reason = reason
+
+    def __repr__(self):
+        return "CloseReceived(code=%d, reason=%r)" % (self.code, self.reason)
+
+    def __eq__(self, other):
+        return (type(other) is CloseReceived and self.code == (<CloseReceived>other).code
+                and self.reason == (<CloseReceived>other).reason)
+
+    def __hash__(self):
+        return hash((CloseReceived, self.code, self.reason))
+
+
+cdef str _short_repr(object data):
+    if len(data) <= 40:
+        return repr(data)
+    return "%r...(%d)" % (data[:32], len(data))
+
+
+cdef inline bint _valid_close_code(uint32_t code) noexcept nogil:
+    # RFC 6455 §7.4 and the IANA registry: 1000-1003, 1007-1014 and 3000-4999 may be sent.
+    return (1000 <= code <= 1003) or (1007 <= code <= 1014) or (3000 <= code <= 4999)
+
+
+def is_valid_close_code(code):
+    """Whether ``code`` may appear in a close frame."""
+    return 0 <= code <= 0xFFFF and _valid_close_code(code)
+
+
+# -- the parser -------------------------------------------------------------------------------
+
+@cython.final
+cdef class FrameParser:
+    """Incremental WebSocket frame parser (RFC 6455 §5), for one direction of one WebSocket.
+
+    ``client_side`` is *our* role, as in wsproto: a client's parser reads the server's frames,
+    which must not be masked; a server's parser requires masked frames.
+    ``max_message_size`` (bytes, ``None`` for no limit) is enforced when a frame header
+    announces its length, before anything is allocated.  ``permessage_deflate=True`` lets a
+    data message's first frame carry RSV1; such messages arrive as :class:`CompressedMessage`.
+
+    ``feed(data)`` takes the bytes in any chunking and returns the events that completed:
+    :class:`TextMessage`, :class:`BinaryMessage`, :class:`CompressedMessage`, :class:`Ping`,
+    :class:`Pong`, :class:`CloseReceived`.  A violation raises
+    :class:`~ws2fast.exceptions.WebSocketProtocolError` whose ``close_code`` is the code to
+    close with (1002 framing, 1007 bad UTF-8, 1009 too big); the events completed before it in
+    the same call are on the exception (``events``), and the parser refuses further input.
+
+    Payloads are unmasked straight into the object handed out: a ``bytes`` or ``str`` allocated
+    at its final size for a single-frame message, a buffer registered with
+    :meth:`receive_into` for a binary message that fits it, or one growing buffer for a
+    fragmented message.  Text is validated as it arrives, so invalid UTF-8 fails at the first
+    byte that cannot belong to valid text, even mid-frame.
+    """
+
+    cdef bint _client_side
+    cdef bint _deflate
+    cdef uint64_t _max_message_size
+    cdef bint _failed
+    cdef object _error_message
+    cdef int _error_code
+    # frame header being assembled across inputs
+    cdef unsigned char _head[_MAX_WS_HEADER]
+    cdef Py_ssize_t _head_got
+    # the frame whose payload is being read
+    cdef bint _in_payload
+    cdef int _opcode
+    cdef bint _fin
+    cdef uint8_t _key[4]
+    cdef uint64_t _remaining
+    cdef uint64_t _frame_length
+    cdef size_t _phase
+    cdef unsigned char* _dst
+    # the data message in progress (_msg_opcode == 0: none)
+    cdef int _msg_opcode
+    cdef bint _msg_compressed
+    cdef uint64_t _msg_length           # bytes of the message in complete frames
+    cdef object _msg_object             # str/bytes of final size (single-frame message)
+    cdef bint _msg_into_user
+    cdef bint _msg_nonascii
+    cdef int _utf8
+    cdef unsigned char* _buf            # fragments of a multi-frame message
+    cdef Py_ssize_t _buf_capacity
+    # control frame payload
+    cdef unsigned char _control[_MAX_CONTROL_PAYLOAD]
+    # the buffer registered for the next binary message
+    cdef Py_buffer _user
+    cdef bint _user_held
+    cdef object _user_object
+
+    def __cinit__(self, bint client_side, max_message_size=1 << 20, *, bint permessage_deflate=False):
+        self._client_side = client_side
+        self._deflate = permessage_deflate
+        if max_message_size is None:
+            self._max_message_size = 0xFFFFFFFFFFFFFFFF
+        elif 0 <= max_message_size <= 0x7FFFFFFFFFFFFFFF:
+            self._max_message_size = max_message_size
+        else:
+            raise ValueError("max_message_size must be within 0..2^63-1 or None, not %r"
+                             % (max_message_size,))
+        self._utf8 = WS2FAST_UTF8_ACCEPT
+
+    def __dealloc__(self):
+        PyMem_Free(self._buf)
+        if self._user_held:
+            PyBuffer_Release(&self._user)
+
+    @property
+    def client_side(self):
+        return self._client_side
+
+    @property
+    def max_message_size(self):
+        """The message size limit in bytes, or None."""
+        return None if self._max_message_size == 0xFFFFFFFFFFFFFFFF else self._max_message_size
+
+    @property
+    def receive_buffer(self):
+        """The buffer registered for the next binary message, or None."""
+        return self._user_object
+
+    def receive_into(self, buffer):
+        """Register a writable buffer (bytearray, memoryview, numpy array...) for the next
+        binary message.
+
+        If the message fits, its payload is unmasked straight into the buffer's start and the
+        :class:`BinaryMessage` has ``into_buffer=True``; the registration is then used up.  A
+        message that does not fit, a text message, or a compressed one is delivered as usual and
+        the registration stays.  The buffer's bytes past what a message reports are unspecified
+        (a message that stopped fitting mid-way may have written there).
+        """
+        cdef Py_buffer view
+        PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
+        self._release_user()
+        self._user = view
+        self._user_held = True
+        self._user_object = buffer
+
+    def cancel_receive_into(self):
+        """Forget the registered buffer (a message under way moves to the parser's own)."""
+        self._release_user()
+
+    cdef int _release_user(self) except -1:
+        # Drop the registration; a message being written into the buffer moves to our own.
+        cdef bint frame_open = self._in_payload and not (self._opcode & 0x8)
+        cdef Py_ssize_t written
+        if self._msg_into_user:
+            written = (self._dst - <unsigned char*>self._user.buf) if frame_open \
+                else <Py_ssize_t>self._msg_length
+            if self._ensure_buffer(self._msg_length + (self._frame_length if frame_open else 0)):
+                raise MemoryError(self._error_message)
+            memcpy(self._buf, self._user.buf, written)
+            if frame_open:
+                self._dst = self._buf + written
+            self._msg_into_user = False
+        if self._user_held:
+            PyBuffer_Release(&self._user)
+            self._user_held = False
+        self._user_object = None
+        return 0
+
+    def feed(self, data):
+        """Parse ``data`` (any bytes-like object); return the events it completed."""
+        cdef Py_buffer view
+        cdef list events = []
+        cdef int err
+        if self._failed:
+            raise WebSocketProtocolError("the frame parser failed earlier: %s" % self._error_message,
+                                         close_code=self._error_code)
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            err = self._feed(<const unsigned char*>view.buf, view.len, events)
+        finally:
+            PyBuffer_Release(&view)
+        if err:
+            self._failed = True
+            self._error_code = err
+            exc = WebSocketProtocolError(self._error_message, close_code=err)
+            exc.events = events
+            raise exc
+        return events
+
+    cdef int _fail(self, int close_code, message) except -1:
+        self._error_message = message
+        return close_code
+
+    cdef int _feed(self, const unsigned char* p, Py_ssize_t n, list events) except -1:
+        cdef Py_ssize_t pos = 0
+        cdef Py_ssize_t need, take
+        cdef uint64_t left
+        cdef int err
+        while True:
+            if self._in_payload:
+                left = <uint64_t>(n - pos)
+                take = <Py_ssize_t>(self._remaining if self._remaining < left else left)
+                if take:
+                    err = self._consume(p + pos, take)
+                    if err:
+                        return err
+                    pos += take
+                if self._remaining:
+                    return 0
+                self._in_payload = False
+                err = self._end_frame(events)
+                if err:
+                    return err
+                continue
+            if self._head_got == 0:
+                # Fastest path: a whole short single-frame message (most of them).
+                if n - pos >= 6 and self._msg_opcode == 0:
+                    take = self._short_message(p + pos, n - pos, events)
+                    if take > 0:
+                        pos += take
+                        continue
+                    if take < 0:
+                        return -take
+                # Fast path: the whole header is in this input.
+                if n - pos >= 2:
+                    need = _ws_header_size(p[pos + 1])
+                    if n - pos >= need:
+                        err = self._begin_frame(p + pos, need)
+                        if err:
+                            return err
+                        pos += need
+                        continue
+                if pos == n:
+                    return 0
+            # Assemble a header split across inputs.
+            need = 2 if self._head_got < 2 else _ws_header_size(self._head[1])
+            take = min(need - self._head_got, n - pos)
+            memcpy(self._head + self._head_got, p + pos, take)
+            self._head_got += take
+            pos += take
+            if self._head_got < 2:
+                return 0
+            need = _ws_header_size(self._head[1])
+            if self._head_got < need:
+                err = self._check_header(self._head, self._head_got)
+                if err:
+                    return err
+                if pos == n:
+                    return 0
+                continue
+            self._head_got = 0
+            err = self._begin_frame(self._head, need)
+            if err:
+                return err
+
+    cdef inline Py_ssize_t _short_message(self, const unsigned char* p, Py_ssize_t avail,
+                                          list events) except? -1:
+        # A FIN text/binary frame of < 126 bytes, no RSV, masked as our role requires, wholly in
+        # the input, with no message in progress: the common case, done without the state
+        # machine.  Returns the bytes consumed, 0 when the frame is not such a frame (the
+        # general path then handles it), or -close_code.
+        cdef int b0 = p[0]
+        cdef int b1 = p[1]
+        cdef Py_ssize_t length = b1 & 0x7F
+        cdef Py_ssize_t header = 2 if self._client_side else 6
+        cdef object payload
+        cdef unsigned char* dst
+        cdef int nonascii, state
+        if (b0 != 0x81 and b0 != 0x82) or length >= 126 or ((b1 & 0x80) == 0) != self._client_side:
+            return 0
+        if avail < header + length or <uint64_t>length > self._max_message_size:
+            return 0
+        if b0 == 0x82:
+            if self._user_held and length <= self._user.len:
+                return 0                                    # goes into the registered buffer
+            payload = PyBytes_FromStringAndSize(NULL, length)
+            dst = <unsigned char*>PyBytes_AS_STRING(payload)
+        else:
+            payload = PyUnicode_New(length, 127)
+            dst = <unsigned char*>PyUnicode_DATA(payload)
+        if self._client_side:
+            nonascii = ws2fast_mask_small(dst, p + 2, length, _ZERO_KEY)      # a checked copy
+        else:
+            nonascii = ws2fast_mask_small(dst, p + 6, length, p + 2)
+        if b0 == 0x82:
+            event = BinaryMessage.__new__(BinaryMessage)
+            (<BinaryMessage>event).data = payload
+            (<BinaryMessage>event).nbytes = length
+        else:
+            if nonascii:
+                state = ws2fast_utf8_feed(WS2FAST_UTF8_ACCEPT, dst, length)
+                if state != WS2FAST_UTF8_ACCEPT:
+                    self._fail(_CLOSE_INVALID_DATA, "invalid UTF-8 in a text message (RFC 6455 §8.1)"
+                               if state == WS2FAST_UTF8_REJECT else
+                               "text message ends inside a UTF-8 sequence (RFC 6455 §8.1)")
+                    return -_CLOSE_INVALID_DATA
+                payload = PyUnicode_DecodeUTF8(<const char*>dst, length, NULL)
+            event = TextMessage.__new__(TextMessage)
+            (<TextMessage>event).data = payload
+        PyList_Append(events, event)
+        return header + length
+
+    cdef int _check_header(self, const unsigned char* h, Py_ssize_t avail) except -1:
+        # Check every rule the first `avail` header bytes allow (all of them once complete),
+        # so a bad header fails as soon as the byte that breaks it arrives.
+        cdef int b0 = h[0]
+        cdef int b1 = h[1]
+        cdef int opcode = b0 & 0x0F
+        cdef bint fin = (b0 & 0x80) != 0
+        cdef bint masked = (b1 & 0x80) != 0
+        cdef uint64_t length = b1 & 0x7F
+        cdef uint64_t total
+        cdef int i
+        if (3 <= opcode <= 7) or opcode >= 0xB:
+            return self._fail(_CLOSE_PROTOCOL_ERROR, "reserved opcode 0x%X (RFC 6455 §5.2)" % opcode)
+        if b0 & 0x70:
+            if (b0 & 0x70) != 0x40 or not self._deflate:
+                return self._fail(_CLOSE_PROTOCOL_ERROR, "RSV bits 0x%X set but no extension "
+                                  "negotiated them (RFC 6455 §5.2)" % ((b0 & 0x70) >> 4))
+            if opcode != _OP_TEXT and opcode != _OP_BINARY:
+                return self._fail(_CLOSE_PROTOCOL_ERROR, "RSV1 set on a %s frame; permessage-deflate "
+                                  "allows it on a message's first frame only (RFC 7692 §6)"
+                                  % ("control" if opcode & 0x8 else "continuation"))
+        if masked == self._client_side:
+            if masked:
+                return self._fail(_CLOSE_PROTOCOL_ERROR, "masked frame from the server (RFC 6455 §5.1)")
+            return self._fail(_CLOSE_PROTOCOL_ERROR, "unmasked frame from the client (RFC 6455 §5.1)")
+        if opcode & 0x8:
+            if not fin:
+                return self._fail(_CLOSE_PROTOCOL_ERROR, "fragmented control frame (RFC 6455 §5.5)")
+            if length > _MAX_CONTROL_PAYLOAD:
+                return self._fail(_CLOSE_PROTOCOL_ERROR, "control frame with a payload of more than "
+                                  "125 bytes (RFC 6455 §5.5)")
+        elif opcode == _OP_CONTINUATION:
+            if not self._msg_opcode:
+                return self._fail(_CLOSE_PROTOCOL_ERROR, "continuation frame with no message in "
+                                  "progress (RFC 6455 §5.4)")
+        elif self._msg_opcode:
+            return self._fail(_CLOSE_PROTOCOL_ERROR, "new data frame while a fragmented message is "
+                              "in progress (RFC 6455 §5.4)")
+        if length == 126:
+            if avail < 4:
+                return 0
+            length = (<uint64_t>h[2] << 8) | h[3]
+            if length < 126:
+                return self._fail(_CLOSE_PROTOCOL_ERROR, "length %d sent in 16 bits; it fits in 7 "
+                                  "(RFC 6455 §5.2: minimal encoding)" % length)
+        elif length == 127:
+            if avail < 10:
+                return 0
+            length = 0
+            for i in range(2, 10):
+                length = (length << 8) | h[i]
+            if length >> 63:
+                # Checked while unsigned: as a signed number this would be negative.
+                return self._fail(_CLOSE_PROTOCOL_ERROR, "64-bit length with the most significant "
+                                  "bit set (RFC 6455 §5.2)")
+            if length <= 0xFFFF:
+                return self._fail(_CLOSE_PROTOCOL_ERROR, "length %d sent in 64 bits; it fits in 16 "
+                                  "(RFC 6455 §5.2: minimal encoding)" % length)
+        if not (opcode & 0x8):
+            total = self._msg_length if opcode == _OP_CONTINUATION else 0
+            if length > self._max_message_size - total:
+                return self._fail(_CLOSE_TOO_BIG, "message of more than %d bytes exceeds "
+                                  "max_message_size %d" % (total + length, self._max_message_size))
+        self._frame_length = length
+        return 0
+
+    cdef int _begin_frame(self, const unsigned char* h, Py_ssize_t size) except -1:
+        # A complete header of `size` bytes: check it and set up where its payload goes.
+        cdef int err = self._check_header(h, size)
+        cdef int opcode = h[0] & 0x0F
+        cdef bint fin = (h[0] & 0x80) != 0
+        if err:
+            return err
+        if h[1] & 0x80:
+            memcpy(self._key, h + size - 4, 4)
+        else:
+            memset(self._key, 0, 4)
+        self._opcode = opcode
+        self._fin = fin
+        self._remaining = self._frame_length
+        self._phase = 0
+        self._in_payload = True
+        if opcode & 0x8:
+            self._dst = self._control
+            return 0
+        return self._setup_data_frame(opcode, fin, self._frame_length, (h[0] & 0x40) != 0)
+
+    cdef int _setup_data_frame(self, int opcode, bint fin, uint64_t length, bint rsv1) except -1:
+        cdef Py_ssize_t size
+        if opcode != _OP_CONTINUATION:
+            self._msg_opcode = opcode
+            self._msg_compressed = rsv1
+            self._msg_length = 0
+            self._msg_nonascii = False
+            self._utf8 = WS2FAST_UTF8_ACCEPT
+            self._msg_into_user = (opcode == _OP_BINARY and not rsv1 and self._user_held
+                                   and length <= <uint64_t>self._user.len)
+            if self._msg_into_user:
+                self._dst = <unsigned char*>self._user.buf
+                return 0
+            if fin:
+                # A single-frame message: allocate what the user receives, at its final size.
+                if length > <uint64_t>PY_SSIZE_T_MAX:
+                    return self._fail(_CLOSE_TOO_BIG, "message of %d bytes cannot be held" % length)
+                size = <Py_ssize_t>length
+                try:
+                    if opcode == _OP_TEXT and not rsv1:
+                        self._msg_object = PyUnicode_New(size, 127)
+                        self._dst = <unsigned char*>PyUnicode_DATA(self._msg_object)
+                    else:
+                        self._msg_object = PyBytes_FromStringAndSize(NULL, size)
+                        self._dst = <unsigned char*>PyBytes_AS_STRING(self._msg_object)
+                except MemoryError:
+                    return self._fail(_CLOSE_TOO_BIG, "no memory for a message of %d bytes" % length)
+                return 0
+        elif self._msg_into_user:
+            if self._msg_length + length <= <uint64_t>self._user.len:
+                self._dst = <unsigned char*>self._user.buf + self._msg_length
+                return 0
+            # It no longer fits: move what arrived into our own buffer; the registration stays.
+            if self._ensure_buffer(self._msg_length + length):
+                return _CLOSE_TOO_BIG
+            memcpy(self._buf, self._user.buf, self._msg_length)
+            self._msg_into_user = False
+            self._dst = self._buf + self._msg_length
+            return 0
+        if self._ensure_buffer(self._msg_length + length):
+            return _CLOSE_TOO_BIG
+        self._dst = self._buf + self._msg_length
+        return 0
+
+    cdef int _ensure_buffer(self, uint64_t size) except -1:
+        # Grows the fragment buffer to hold `size` bytes (doubling, but never past the limit).
+        # Returns 0, or nonzero with the error message set when it cannot be had.
+        cdef uint64_t capacity
+        cdef unsigned char* grown
+        if size <= <uint64_t>self._buf_capacity:
+            return 0
+        capacity = max(size, min(<uint64_t>self._buf_capacity * 2, self._max_message_size), <uint64_t>256)
+        if capacity > <uint64_t>PY_SSIZE_T_MAX:
+            self._fail(_CLOSE_TOO_BIG, "message of %d bytes cannot be held" % size)
+            return 1
+        grown = <unsigned char*>PyMem_Realloc(self._buf, <size_t>capacity)
+        if grown is NULL:
+            self._fail(_CLOSE_TOO_BIG, "no memory for a message of %d bytes" % size)
+            return 1
+        self._buf = grown
+        self._buf_capacity = <Py_ssize_t>capacity
+        return 0
+
+    cdef int _consume(self, const unsigned char* src, Py_ssize_t n) except -1:
+        # Unmask n payload bytes into place (one pass, which also tells whether all were
+        # ASCII), validating text as it arrives.
+        # The GIL stays held: releasing it costs more than a typical frame, and another thread
+        # could then change the parser (or release the buffer being written) under us.
+        cdef int nonascii = ws2fast_mask(self._dst, src, n, self._key, self._phase)
+        if self._msg_opcode == _OP_TEXT and not (self._opcode & 0x8) and not self._msg_compressed \
+                and (nonascii or self._utf8 != WS2FAST_UTF8_ACCEPT):
+            self._msg_nonascii = True
+            self._utf8 = ws2fast_utf8_feed(self._utf8, self._dst, n)
+            if self._utf8 == WS2FAST_UTF8_REJECT:
+                return self._fail(_CLOSE_INVALID_DATA, "invalid UTF-8 in a text message "
+                                  "(RFC 6455 §8.1)")
+        self._dst += n
+        self._phase = (self._phase + <size_t>n) & 3
+        self._remaining -= n
+        return 0
+
+    cdef int _end_frame(self, list events) except -1:
+        cdef object payload
+        cdef int opcode = self._opcode
+        if opcode & 0x8:
+            return self._end_control_frame(events)
+        self._msg_length += self._frame_length
+        if not self._fin:
+            return 0
+        if self._msg_opcode == _OP_TEXT and not self._msg_compressed and self._utf8 != WS2FAST_UTF8_ACCEPT:
+            return self._fail(_CLOSE_INVALID_DATA, "text message ends inside a UTF-8 sequence "
+                              "(RFC 6455 §8.1)")
+        if self._msg_into_user:
+            event = BinaryMessage.__new__(BinaryMessage)
+            (<BinaryMessage>event).data = self._user_object
+            (<BinaryMessage>event).nbytes = <Py_ssize_t>self._msg_length
+            (<BinaryMessage>event).into_buffer = True
+            self._msg_into_user = False
+            self._release_user()
+        else:
+            if self._msg_object is not None:           # single frame: the object is ready
+                payload = self._msg_object
+                self._msg_object = None
+                if self._msg_nonascii:
+                    payload = PyUnicode_DecodeUTF8(<const char*>PyUnicode_DATA(payload),
+                                                   <Py_ssize_t>self._msg_length, NULL)
+            else:
+                payload = self._collect_fragments()
+            if self._msg_compressed:
+                event = CompressedMessage.__new__(CompressedMessage)
+                (<CompressedMessage>event).data = payload
+                (<CompressedMessage>event).is_text = self._msg_opcode == _OP_TEXT
+            elif self._msg_opcode == _OP_TEXT:
+                event = TextMessage.__new__(TextMessage)
+                (<TextMessage>event).data = payload
+            else:
+                event = BinaryMessage.__new__(BinaryMessage)
+                (<BinaryMessage>event).data = payload
+                (<BinaryMessage>event).nbytes = <Py_ssize_t>self._msg_length
+        self._msg_opcode = 0
+        self._msg_length = 0
+        PyList_Append(events, event)
+        return 0
+
+    cdef object _collect_fragments(self):
+        cdef Py_ssize_t n = <Py_ssize_t>self._msg_length
+        cdef object out
+        if self._msg_opcode == _OP_TEXT and not self._msg_compressed:
+            if self._msg_nonascii:
+                out = PyUnicode_DecodeUTF8(<const char*>self._buf, n, NULL)
+            else:
+                out = PyUnicode_New(n, 127)
+                memcpy(PyUnicode_DATA(out), self._buf, n)
+        else:
+            out = PyBytes_FromStringAndSize(<const char*>self._buf, n)
+        if self._buf_capacity > _KEEP_BUFFER:
+            PyMem_Free(self._buf)
+            self._buf = NULL
+            self._buf_capacity = 0
+        return out
+
+    cdef int _end_control_frame(self, list events) except -1:
+        cdef Py_ssize_t n = <Py_ssize_t>self._frame_length
+        cdef uint32_t code
+        if self._opcode == _OP_PING:
+            event = Ping.__new__(Ping)
+            (<Ping>event).payload = PyBytes_FromStringAndSize(<const char*>self._control, n)
+        elif self._opcode == _OP_PONG:
+            event = Pong.__new__(Pong)
+            (<Pong>event).payload = PyBytes_FromStringAndSize(<const char*>self._control, n)
+        else:
+            event = CloseReceived.__new__(CloseReceived)
+            if n == 0:
+                (<CloseReceived>event).code = 1005
+                (<CloseReceived>event).reason = ""
+            elif n == 1:
+                return self._fail(_CLOSE_PROTOCOL_ERROR, "close frame with a 1-byte payload "
+                                  "(RFC 6455 §5.5.1)")
+            else:
+                code = (<uint32_t>self._control[0] << 8) | self._control[1]
+                if not _valid_close_code(code):
+                    return self._fail(_CLOSE_PROTOCOL_ERROR, "close code %d may not be sent "
+                                      "(RFC 6455 §7.4)" % code)
+                if ws2fast_utf8_feed(WS2FAST_UTF8_ACCEPT, self._control + 2, n - 2) != WS2FAST_UTF8_ACCEPT:
+                    return self._fail(_CLOSE_INVALID_DATA, "close reason is not valid UTF-8 "
+                                      "(RFC 6455 §5.5.1)")
+                (<CloseReceived>event).code = code
+                (<CloseReceived>event).reason = PyUnicode_DecodeUTF8(<const char*>self._control + 2,
+                                                                     n - 2, NULL)
+        PyList_Append(events, event)
+        return 0
+
+
+cdef inline Py_ssize_t _ws_header_size(unsigned char b1) noexcept nogil:
+    cdef Py_ssize_t size = 2
+    if (b1 & 0x7F) == 126:
+        size += 2
+    elif (b1 & 0x7F) == 127:
+        size += 8
+    if b1 & 0x80:
+        size += 4
+    return size
+
+
+# -- builders ---------------------------------------------------------------------------------
+
+cdef Py_ssize_t _write_ws_header(unsigned char* w, int b0, uint64_t length,
+                                 const uint8_t* key) noexcept nogil:
+    # Returns the header size; key is NULL for an unmasked frame.
+    cdef Py_ssize_t n
+    cdef int i
+    cdef int mask_bit = 0x80 if key is not NULL else 0
+    w[0] = <unsigned char>b0
+    if length < 126:
+        w[1] = <unsigned char>(mask_bit | length)
+        n = 2
+    elif length <= 0xFFFF:
+        w[1] = <unsigned char>(mask_bit | 126)
+        w[2] = <unsigned char>(length >> 8)
+        w[3] = <unsigned char>length
+        n = 4
+    else:
+        w[1] = <unsigned char>(mask_bit | 127)
+        for i in range(8):
+            w[2 + i] = <unsigned char>(length >> (56 - 8 * i))
+        n = 10
+    if key is not NULL:
+        memcpy(w + n, key, 4)
+        n += 4
+    return n
+
+
+cdef int _frame_b0(object opcode, bint fin, bint rsv1, uint64_t length) except -1:
+    if opcode not in (0, 1, 2, 8, 9, 10):
+        raise ValueError("opcode must be one of 0, 1, 2, 8, 9, 10, not %r" % (opcode,))
+    if opcode >= 8:
+        if not fin:
+            raise ValueError("control frames cannot be fragmented (RFC 6455 §5.5)")
+        if length > _MAX_CONTROL_PAYLOAD:
+            raise ValueError("control frame payload of %d bytes exceeds 125" % length)
+        if rsv1:
+            raise ValueError("RSV1 on a control frame")
+    return (0x80 if fin else 0) | (0x40 if rsv1 else 0) | <int>opcode
+
+
+cdef const uint8_t* _choose_key(object mask_key, bint mask, uint8_t* storage) except? NULL:
+    if mask_key is not None:
+        _key_arg(mask_key, storage)
+        return storage
+    if mask:
+        memcpy(storage, _next_mask_key(), 4)
+        return storage
+    return NULL
+
+
+def build_ws_frame(opcode, payload, bint fin=True, mask_key=None, bint rsv1=False, *, bint mask=False):
+    """One WebSocket frame as bytes (RFC 6455 §5.2).
+
+    Frames a client sends are masked: pass ``mask=True`` for a fresh random key (drawn from
+    os.urandom in batches) or an explicit 4-byte ``mask_key``; masking is fused with the copy
+    into the output.  A ``str`` payload is encoded as UTF-8.
+    """
+    cdef uint8_t storage[4]
+    cdef const uint8_t* key
+    cdef const unsigned char[::1] view
+    cdef Py_ssize_t n, h
+    cdef unsigned char header[_MAX_WS_HEADER]
+    cdef bytes out
+    cdef unsigned char* w
+    if isinstance(payload, str):
+        payload = (<str>payload).encode("utf-8")
+    view = payload
+    n = view.shape[0]
+    key = _choose_key(mask_key, mask, storage)
+    h = _write_ws_header(header, _frame_b0(opcode, fin, rsv1, n), n, key)
+    out = PyBytes_FromStringAndSize(NULL, h + n)
+    w = <unsigned char*>PyBytes_AS_STRING(out)
+    memcpy(w, header, h)
+    if n:
+        if key is not NULL:
+            ws2fast_mask(w + h, &view[0], n, key, 0)
+        else:
+            memcpy(w + h, &view[0], n)
+    return out
+
+
+def build_ws_frame_header(opcode, length, *, bint fin=True, bint rsv1=False, mask_key=None):
+    """The header alone, for writing an unmasked payload without copying it
+    (``transport.writelines([header, payload])``)."""
+    cdef uint8_t storage[4]
+    cdef unsigned char header[_MAX_WS_HEADER]
+    cdef Py_ssize_t h
+    if not (0 <= length <= 0x7FFFFFFFFFFFFFFF):
+        raise ValueError("length must be within 0..2^63-1, not %r" % (length,))
+    h = _write_ws_header(header, _frame_b0(opcode, fin, rsv1, length), length,
+                         _choose_key(mask_key, False, storage))
+    return PyBytes_FromStringAndSize(<const char*>header, h)
+
+
+def build_ws_close(code=1000, reason="", *, bint mask=False, mask_key=None):
+    """A close frame (RFC 6455 §5.5.1); ``code=None`` sends an empty payload."""
+    cdef bytes body
+    if code is None:
+        if reason:
+            raise ValueError("a close reason needs a close code")
+        body = b""
+    else:
+        if not is_valid_close_code(code):
+            raise ValueError("close code %r may not be sent (RFC 6455 §7.4)" % (code,))
+        encoded = reason.encode("utf-8") if isinstance(reason, str) else bytes(reason)
+        encoded.decode("utf-8")                     # a reason must be valid UTF-8
+        if len(encoded) > _MAX_CONTROL_PAYLOAD - 2:
+            raise ValueError("close reason of %d bytes exceeds 123" % len(encoded))
+        body = bytes(((code >> 8) & 0xFF, code & 0xFF)) + encoded
+    return build_ws_frame(_OP_CLOSE, body, True, mask_key, False, mask=mask)
+
+
+def build_ws_ping(payload=b"", *, bint mask=False, mask_key=None):
+    """A ping frame (at most 125 bytes of payload)."""
+    return build_ws_frame(_OP_PING, payload, True, mask_key, False, mask=mask)
+
+
+def build_ws_pong(payload=b"", *, bint mask=False, mask_key=None):
+    """A pong frame (at most 125 bytes of payload)."""
+    return build_ws_frame(_OP_PONG, payload, True, mask_key, False, mask=mask)
