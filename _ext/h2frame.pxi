@@ -654,15 +654,25 @@ cdef int _pad_arg(object pad_length) except -2:
 cdef bytes _build(int ftype, int flags, uint32_t stream_id, const unsigned char* prefix,
                   Py_ssize_t prefix_len, object body, int pad_length):
     # Frame = header + [pad length] + prefix + body + [padding].
-    cdef const unsigned char[::1] view
+    cdef Py_buffer view
     cdef Py_ssize_t body_len = 0
-    cdef Py_ssize_t length
+    cdef bytes out
+    if body is None:
+        return _build_from(ftype, flags, stream_id, prefix, prefix_len, NULL, 0, pad_length)
+    PyObject_GetBuffer(body, &view, PyBUF_SIMPLE)
+    try:
+        return _build_from(ftype, flags, stream_id, prefix, prefix_len,
+                           <const unsigned char*>view.buf, view.len, pad_length)
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef bytes _build_from(int ftype, int flags, uint32_t stream_id, const unsigned char* prefix,
+                       Py_ssize_t prefix_len, const unsigned char* body, Py_ssize_t body_len,
+                       int pad_length):
+    cdef Py_ssize_t length = prefix_len + body_len + (pad_length + 1 if pad_length >= 0 else 0)
     cdef bytes out
     cdef unsigned char* w
-    if body is not None:
-        view = body
-        body_len = view.shape[0]
-    length = prefix_len + body_len + (pad_length + 1 if pad_length >= 0 else 0)
     if length > _MAX_MAX_FRAME_SIZE:
         raise ValueError("frame payload of %d octets exceeds 2^24-1" % length)
     if pad_length >= 0:
@@ -678,7 +688,7 @@ cdef bytes _build(int ftype, int flags, uint32_t stream_id, const unsigned char*
         memcpy(w, prefix, prefix_len)
         w += prefix_len
     if body_len:
-        memcpy(w, &view[0], body_len)
+        memcpy(w, body, body_len)
         w += body_len
     if pad_length > 0:
         memset(w, 0, pad_length)

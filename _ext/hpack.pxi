@@ -151,22 +151,30 @@ cdef unsigned char* _huffman_encode(const unsigned char* s, Py_ssize_t n,
 
 def huffman_encode(data):
     """Huffman-encode ``data`` with the HPACK code (RFC 7541 §5.2, Appendix B)."""
-    cdef const unsigned char[::1] view = data
-    cdef Py_ssize_t n = view.shape[0]
-    cdef bytes out = PyBytes_FromStringAndSize(NULL, _huffman_encoded_length(&view[0], n) if n else 0)
-    if n:
-        _huffman_encode(&view[0], n, <unsigned char*>PyBytes_AS_STRING(out))
+    cdef Py_buffer view
+    cdef bytes out
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        out = PyBytes_FromStringAndSize(
+            NULL, _huffman_encoded_length(<const unsigned char*>view.buf, view.len))
+        _huffman_encode(<const unsigned char*>view.buf, view.len, <unsigned char*>PyBytes_AS_STRING(out))
+    finally:
+        PyBuffer_Release(&view)
     return out
 
 
 def huffman_decode(data):
     """Decode an HPACK Huffman string; :class:`HPACKError` if it is invalid (EOS, bad padding)."""
-    cdef const unsigned char[::1] view = data
-    cdef Py_ssize_t n = view.shape[0]
-    cdef bytes out = PyBytes_FromStringAndSize(NULL, n * 8 // 5 + 1)
-    cdef Py_ssize_t got = 0
-    if n:
-        got = _huffman_decode(&view[0], n, <unsigned char*>PyBytes_AS_STRING(out))
+    cdef Py_buffer view
+    cdef bytes out
+    cdef Py_ssize_t got
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        out = PyBytes_FromStringAndSize(NULL, view.len * 8 // 5 + 1)
+        got = _huffman_decode(<const unsigned char*>view.buf, view.len,
+                              <unsigned char*>PyBytes_AS_STRING(out))
+    finally:
+        PyBuffer_Release(&view)
     if got < 0:
         raise HPACKError("invalid Huffman-coded string (EOS, or padding not a <8-bit run of ones)")
     return out[:got]

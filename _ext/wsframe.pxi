@@ -84,26 +84,44 @@ def set_mask_kernel(name=None):
 
 
 cdef int _key_arg(object key, uint8_t* out) except -1:
-    cdef const unsigned char[::1] view = key
-    if view.shape[0] != 4:
-        raise ValueError("a mask key is 4 bytes, not %d" % view.shape[0])
-    memcpy(out, &view[0], 4)
+    cdef Py_buffer view
+    cdef Py_ssize_t n
+    if type(key) is bytes and PyBytes_GET_SIZE(key) == 4:
+        memcpy(out, PyBytes_AS_STRING(key), 4)
+        return 0
+    PyObject_GetBuffer(key, &view, PyBUF_SIMPLE)
+    n = view.len
+    if n == 4:
+        memcpy(out, view.buf, 4)
+    PyBuffer_Release(&view)
+    if n != 4:
+        raise ValueError("a mask key is 4 bytes, not %d" % n)
     return 0
+
+
+cdef inline void _mask_maybe_nogil(uint8_t* dst, const uint8_t* src, Py_ssize_t n, const uint8_t* key,
+                                   size_t phase) noexcept:
+    # Only the standalone functions release the GIL, and only for large inputs: they hold
+    # exports of both buffers, so nothing can move under them.
+    if n >= _NOGIL_THRESHOLD:
+        with nogil:
+            ws2fast_mask(dst, src, n, key, phase)
+    elif n:
+        ws2fast_mask(dst, src, n, key, phase)
 
 
 def mask(data, key):
     """``data`` XOR the 4-byte ``key`` repeated (RFC 6455 §5.3), as new bytes."""
     cdef uint8_t k[4]
-    cdef const unsigned char[::1] src = data
-    cdef Py_ssize_t n = src.shape[0]
-    cdef bytes out = PyBytes_FromStringAndSize(NULL, n)
-    cdef uint8_t* dst = <uint8_t*>PyBytes_AS_STRING(out)
+    cdef Py_buffer src
+    cdef bytes out
     _key_arg(key, k)
-    if n >= _NOGIL_THRESHOLD:
-        with nogil:
-            ws2fast_mask(dst, &src[0], n, k, 0)
-    elif n:
-        ws2fast_mask(dst, &src[0], n, k, 0)
+    PyObject_GetBuffer(data, &src, PyBUF_SIMPLE)
+    try:
+        out = PyBytes_FromStringAndSize(NULL, src.len)
+        _mask_maybe_nogil(<uint8_t*>PyBytes_AS_STRING(out), <const uint8_t*>src.buf, src.len, k, 0)
+    finally:
+        PyBuffer_Release(&src)
     return out
 
 
@@ -128,11 +146,7 @@ def unmask_into(dst, src, key, Py_ssize_t offset=0):
             n = inp.len
             if n > out.len:
                 raise ValueError("dst holds %d bytes, src has %d" % (out.len, n))
-            if n >= _NOGIL_THRESHOLD:
-                with nogil:
-                    ws2fast_mask(<uint8_t*>out.buf, <const uint8_t*>inp.buf, n, k, offset & 3)
-            elif n:
-                ws2fast_mask(<uint8_t*>out.buf, <const uint8_t*>inp.buf, n, k, offset & 3)
+            _mask_maybe_nogil(<uint8_t*>out.buf, <const uint8_t*>inp.buf, n, k, offset & 3)
         finally:
             PyBuffer_Release(&inp)
     finally:
@@ -938,25 +952,27 @@ def build_ws_frame(opcode, payload, bint fin=True, mask_key=None, bint rsv1=Fals
     """
     cdef uint8_t storage[4]
     cdef const uint8_t* key
-    cdef const unsigned char[::1] view
+    cdef Py_buffer view
     cdef Py_ssize_t n, h
     cdef unsigned char header[_MAX_WS_HEADER]
     cdef bytes out
     cdef unsigned char* w
     if isinstance(payload, str):
         payload = (<str>payload).encode("utf-8")
-    view = payload
-    n = view.shape[0]
     key = _choose_key(mask_key, mask, storage)
-    h = _write_ws_header(header, _frame_b0(opcode, fin, rsv1, n), n, key)
-    out = PyBytes_FromStringAndSize(NULL, h + n)
-    w = <unsigned char*>PyBytes_AS_STRING(out)
-    memcpy(w, header, h)
-    if n:
+    PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE)
+    try:
+        n = view.len
+        h = _write_ws_header(header, _frame_b0(opcode, fin, rsv1, n), n, key)
+        out = PyBytes_FromStringAndSize(NULL, h + n)
+        w = <unsigned char*>PyBytes_AS_STRING(out)
+        memcpy(w, header, h)
         if key is not NULL:
-            ws2fast_mask(w + h, &view[0], n, key, 0)
-        else:
-            memcpy(w + h, &view[0], n)
+            _mask_maybe_nogil(w + h, <const uint8_t*>view.buf, n, key, 0)
+        elif n:
+            memcpy(w + h, view.buf, n)
+    finally:
+        PyBuffer_Release(&view)
     return out
 
 

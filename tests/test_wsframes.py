@@ -409,3 +409,24 @@ def test_failure_is_final():
 def test_public_names():
     for name in wsframes.__all__:
         assert hasattr(wsframes, name)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.binary(max_size=300), st.lists(st.integers(0, 300), max_size=4), st.booleans(), st.booleans(),
+       st.sampled_from([None, 0, 10, 1000]))
+def test_arbitrary_bytes_raise_only_protocol_errors(wire, cuts, client_side, deflate, limit):
+    parser = FrameParser(client_side, max_message_size=limit, permessage_deflate=deflate)
+    buf = bytearray(64)
+    if deflate:
+        parser.receive_into(buf)
+    start = 0
+    try:
+        for cut in sorted(c for c in set(cuts) if c <= len(wire)) + [len(wire)]:
+            for event in parser.feed(wire[start:cut]):
+                if isinstance(event, TextMessage):
+                    event.data.encode("utf-8")          # a valid str, never a corrupt one
+                elif isinstance(event, BinaryMessage) and limit is not None:
+                    assert event.nbytes <= limit
+            start = cut
+    except WebSocketProtocolError as error:
+        assert error.close_code in (1002, 1007, 1009)
