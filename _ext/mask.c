@@ -27,7 +27,8 @@ static inline uint32_t rotated_key(const uint8_t key[4], size_t phase)
     return pattern;
 }
 
-/* Wide words: 8 bytes at a time, 32 per loop turn.  Also finishes the SIMD kernels. */
+/* Wide words: 32 bytes per loop turn, then the small-payload code (mask.h) for the rest.
+ * Also finishes the SIMD kernels. */
 static int mask_word_from(uint8_t *dst, const uint8_t *src, size_t n, uint32_t pattern, uint64_t acc)
 {
     uint64_t k64 = ((uint64_t)pattern << 32) | pattern;
@@ -47,18 +48,8 @@ static int mask_word_from(uint8_t *dst, const uint8_t *src, size_t n, uint32_t p
         memcpy(dst + i + 24, &d, 8);
         acc |= a | b | c | d;
     }
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&a, src + i, 8);
-        a ^= k64;
-        memcpy(dst + i, &a, 8);
-        acc |= a;
-    }
-    for (; i < n; i++) {
-        uint8_t x = src[i] ^ k[i & 3];   /* i is a multiple of 4 past the loops above */
-        dst[i] = x;
-        acc |= x;
-    }
-    return (acc & 0x8080808080808080ull) != 0;
+    /* i is a multiple of 4, so the rest starts at key phase 0 of the rotated key. */
+    return ws2fast_mask_small(dst + i, src + i, n - i, k) | ((acc & 0x8080808080808080ull) != 0);
 }
 
 static int mask_word(uint8_t *dst, const uint8_t *src, size_t n, uint32_t pattern)

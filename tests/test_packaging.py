@@ -64,3 +64,35 @@ def test_wheel_builds_from_the_sdist_alone(sdist, tmp_path, profile):
     out = run(python, "-m", "ws2fast", "info", cwd=tmp_path)
     assert f"build profile: {profile}" in out and "round trip ok" in out
     assert str(env_dir) in out                       # the installed module, not the checkout
+
+
+def _other_interpreters() -> list[str]:
+    """CPython >= 3.10 interpreters on this machine other than the one running the tests
+    (pyenv's, and python3.N on PATH)."""
+    import glob
+    import shutil
+    found = {}
+    candidates = glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3"))
+    candidates += [p for p in (shutil.which(f"python3.{minor}") for minor in range(10, 20)) if p]
+    for path in candidates:
+        try:
+            version = subprocess.run([path, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                     capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            continue
+        major, _, minor = version.partition(".")
+        if major == "3" and minor.isdigit() and int(minor) >= 10 and version != "%d.%d" % sys.version_info[:2]:
+            found.setdefault(version, path)
+    return [found[v] for v in sorted(found)]
+
+
+@pytest.mark.parametrize("python", _other_interpreters())
+def test_sdist_installs_on_other_pythons(sdist, tmp_path, python):
+    # Python >= 3.10 is supported: build (with build isolation, as users do) and run the
+    # self-check on every other interpreter present.
+    env_dir = tmp_path / "venv"
+    run(python, "-m", "venv", str(env_dir), cwd=tmp_path)
+    venv_python = str(env_dir / "bin" / "python")
+    run(venv_python, "-m", "pip", "install", "-q", str(sdist), cwd=tmp_path, timeout=900)
+    out = run(venv_python, "-m", "ws2fast", "info", cwd=tmp_path)
+    assert "round trip ok" in out and str(env_dir) in out

@@ -215,104 +215,88 @@ def explained(ours: Outcome, theirs: Outcome, oracle: str, wire: bytes) -> str |
     return None
 
 
-def _announces_more_than(wire: bytes, limit: int) -> bool:
+class _Header:
+    """One frame header read off the wire without any checks (the oracles' view is what is
+    compared; this only finds where frames are)."""
+
+    def __init__(self, wire: bytes, pos: int):
+        b0, b1 = wire[pos], wire[pos + 1]
+        self.pos, self.fin, self.opcode, self.masked = pos, bool(b0 & 0x80), b0 & 0x0F, bool(b1 & 0x80)
+        self.length_bytes = {126: 2, 127: 8}.get(b1 & 0x7F, 0)
+        ext = wire[pos + 2:pos + 2 + self.length_bytes]
+        self.complete_length = len(ext) == self.length_bytes
+        self.length = int.from_bytes(ext, "big") if self.length_bytes else b1 & 0x7F
+        self.size = 2 + self.length_bytes + (4 if self.masked else 0)
+        self.key = wire[pos + 2 + self.length_bytes:pos + self.size] if self.masked else b"\0\0\0\0"
+        self.start, self.end = pos + self.size, pos + self.size + self.length
+
+    @property
+    def minimal(self) -> bool:
+        return (self.length_bytes == 0 or (self.length_bytes == 2 and self.length >= 126)
+                or (self.length_bytes == 8 and self.length > 0xFFFF))
+
+
+def _headers(wire: bytes):
+    """Every frame header in the wire, the last one possibly incomplete."""
     pos = 0
     while pos + 2 <= len(wire):
-        b1 = wire[pos + 1]
-        length, size = b1 & 0x7F, 2
-        if length == 126:
-            length, size = int.from_bytes(wire[pos + 2:pos + 4], "big"), 4
-        elif length == 127:
-            length, size = int.from_bytes(wire[pos + 2:pos + 10], "big"), 10
-        if length > limit:
-            return True
-        pos += size + (4 if b1 & 0x80 else 0) + length
-    return False
+        header = _Header(wire, pos)
+        yield header
+        if not header.complete_length:
+            return
+        pos = header.end
+
+
+def _frames(wire: bytes):
+    """(header, unmasked payload) of each complete frame."""
+    for h in _headers(wire):
+        if h.end > len(wire) or len(h.key) < 4:
+            return
+        yield h, bytes(b ^ h.key[i % 4] for i, b in enumerate(wire[h.start:h.end]))
+
+
+def _announces_more_than(wire: bytes, limit: int) -> bool:
+    return any(h.complete_length and h.length > limit for h in _headers(wire))
+
+
+def _first_non_minimal_length(wire: bytes) -> int | None:
+    return next((h.pos for h in _headers(wire) if h.complete_length and not h.minimal), None)
 
 
 def _complete_last_frame(wire: bytes) -> bytes | None:
     """The wire with its incomplete last frame completed: missing header bytes as zeros,
     missing payload as bytes that unmask to spaces.  The wire itself when nothing is missing;
     None when the frame announces more than 1 MiB."""
-    pos = 0
-    for _ in _frames(wire):
-        pos = _frame_end(wire, pos)
-    tail = wire[pos:]
+    end = 0
+    for h, _payload in _frames(wire):
+        end = h.end
+    tail = wire[end:]
     if not tail:
         return wire
     if len(tail) < 2:
         tail += b"\0"
-    b1 = tail[1]
-    masked = bool(b1 & 0x80)
-    size = {126: 4, 127: 10}.get(b1 & 0x7F, 2) + (4 if masked else 0)
-    head = (tail + bytes(max(0, size - len(tail))))[:size]
-    length = {126: lambda: int.from_bytes(head[2:4], "big"),
-              127: lambda: int.from_bytes(head[2:10], "big")}.get(b1 & 0x7F, lambda: b1 & 0x7F)()
-    key = head[-4:] if masked else b"\0\0\0\0"
-    got = tail[size:]
-    if length > 1 << 20:
+    h = _Header(tail + bytes(14), 0)
+    if h.length > 1 << 20:
         return None
-    missing = max(0, length - len(got))
-    fill = bytes(0x20 ^ key[(len(got) + i) % 4] for i in range(missing))
-    return wire[:pos] + head + got + fill
-
-
-def _frames(wire: bytes):
-    """(opcode, unmasked payload) of each complete frame, read without any checks."""
-    pos = 0
-    while pos + 2 <= len(wire):
-        b0, b1 = wire[pos], wire[pos + 1]
-        length, size = b1 & 0x7F, 2
-        if length == 126:
-            length, size = int.from_bytes(wire[pos + 2:pos + 4], "big"), 4
-        elif length == 127:
-            length, size = int.from_bytes(wire[pos + 2:pos + 10], "big"), 10
-        key = wire[pos + size:pos + size + 4] if b1 & 0x80 else b"\0\0\0\0"
-        start = pos + size + (4 if b1 & 0x80 else 0)
-        if start + length > len(wire) or len(key) < 4:
-            return
-        yield b0 & 0x0F, bytes(b ^ key[i % 4] for i, b in enumerate(wire[start:start + length]))
-        pos = start + length
-
-
-def _frame_end(wire: bytes, pos: int) -> int:
-    b1 = wire[pos + 1]
-    length, size = b1 & 0x7F, 2
-    if length == 126:
-        length, size = int.from_bytes(wire[pos + 2:pos + 4], "big"), 4
-    elif length == 127:
-        length, size = int.from_bytes(wire[pos + 2:pos + 10], "big"), 10
-    return pos + size + (4 if b1 & 0x80 else 0) + length
+    head = (tail + bytes(max(0, h.size - len(tail))))[:h.size]
+    got = tail[h.size:]
+    fill = bytes(0x20 ^ h.key[(len(got) + i) % 4] for i in range(max(0, h.length - len(got))))
+    return wire[:end] + head + got + fill
 
 
 def _close_inside_fragmented_message(wire: bytes) -> bool:
     open_message = False
-    for i, (opcode, _payload) in enumerate(_frames(wire)):
-        fin = _fin_bits(wire)[i]
-        if opcode in (1, 2, 0):
-            open_message = not fin
-        elif opcode == 0x8:
+    for h, _payload in _frames(wire):
+        if h.opcode in (0, 1, 2):
+            open_message = not h.fin
+        elif h.opcode == 0x8:
             return open_message
     return False
 
 
-def _fin_bits(wire: bytes) -> list[bool]:
-    fins, pos = [], 0
-    for _ in _frames(wire):
-        b1 = wire[pos + 1]
-        length, size = b1 & 0x7F, 2
-        if length == 126:
-            length, size = int.from_bytes(wire[pos + 2:pos + 4], "big"), 4
-        elif length == 127:
-            length, size = int.from_bytes(wire[pos + 2:pos + 10], "big"), 10
-        fins.append(bool(wire[pos] & 0x80))
-        pos += size + (4 if b1 & 0x80 else 0) + length
-    return fins
-
-
 def _close_with_bad_code_and_reason(wire: bytes) -> bool:
-    for opcode, payload in _frames(wire):
-        if opcode == 0x8 and len(payload) >= 2:
+    for h, payload in _frames(wire):
+        if h.opcode == 0x8 and len(payload) >= 2:
             code = int.from_bytes(payload[:2], "big")
             valid_code = 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
             try:
@@ -322,27 +306,6 @@ def _close_with_bad_code_and_reason(wire: bytes) -> bool:
                 valid_reason = False
             return not valid_code and not valid_reason
     return False
-
-
-def _first_non_minimal_length(wire: bytes) -> int | None:
-    pos = 0
-    while pos + 2 <= len(wire):
-        b1 = wire[pos + 1]
-        length, size = b1 & 0x7F, 2
-        if length == 126:
-            if pos + 4 > len(wire):
-                return None
-            length, size = struct.unpack(">H", wire[pos + 2:pos + 4])[0], 4
-            if length < 126:
-                return pos
-        elif length == 127:
-            if pos + 10 > len(wire):
-                return None
-            length, size = struct.unpack(">Q", wire[pos + 2:pos + 10])[0], 10
-            if length <= 0xFFFF:
-                return pos
-        pos += size + (4 if b1 & 0x80 else 0) + length
-    return None
 
 
 def _prefix(events: list, other: list) -> bool:
