@@ -83,6 +83,11 @@ def set_mask_kernel(name=None):
                          % (name, ", ".join(mask_kernels())))
 
 
+if _os.environ.get("WS2FAST_MASK_KERNEL"):
+    # Run everything on one kernel (e.g. a whole test suite): WS2FAST_MASK_KERNEL=sse2.
+    set_mask_kernel(_os.environ["WS2FAST_MASK_KERNEL"])
+
+
 cdef int _key_arg(object key, uint8_t* out) except -1:
     cdef Py_buffer view
     cdef Py_ssize_t n

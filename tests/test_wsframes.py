@@ -70,7 +70,20 @@ def test_kernels_match_the_cpu():
         expected = ["word", "sse2"] + (["avx2"] if "avx2" in flags else []) + \
             (["avx512"] if "avx512f" in flags else [])
         assert have == expected
-        assert mask_kernel() == ("avx2" if "avx2" in flags else "sse2")
+        chosen = os.environ.get("WS2FAST_MASK_KERNEL") or ("avx2" if "avx2" in flags else "sse2")
+        assert mask_kernel() == chosen
+
+
+@pytest.mark.parametrize("name", kernels_here())
+def test_kernel_forced_at_import(name):
+    import subprocess
+    import sys
+    code = ("from ws2fast.wsframes import *; "
+            "assert FrameParser(False).feed(build_frame(2, bytes(range(200)), mask=True))[0].data == bytes(range(200)); "
+            "print(mask_kernel())")
+    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, WS2FAST_MASK_KERNEL=name),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == name, out.stderr
 
 
 @pytest.mark.parametrize("name", kernels_here())

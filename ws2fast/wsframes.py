@@ -12,7 +12,7 @@ array...) that the next binary message is unmasked into.  Violations raise
 
 The mask kernels (wide words, SSE2, AVX2, AVX-512) are chosen once at import from what the
 CPU supports; :func:`mask_kernels`, :func:`mask_kernel` and :func:`set_mask_kernel` show and
-force the choice.
+force the choice (``WS2FAST_MASK_KERNEL=<name>`` forces it for a whole process).
 """
 
 from ._core import (
