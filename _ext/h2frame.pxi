@@ -265,6 +265,62 @@ cdef class Frame:
 
 
 @cython.final
+@cython.no_gc
+@cython.freelist(64)
+cdef class DataPiece:
+    """Part of a DATA frame's data, from a :class:`FrameReader` made with ``stream_data=True``.
+
+    Such a reader never assembles a DATA frame: it hands out each piece of the data as it
+    arrives, as a view of the input (padding left out), so a large frame costs no copy however
+    the reads split it.  ``offset`` is where the piece starts in the frame's data, ``last``
+    says it ends the frame (a last piece may be empty when only padding remained), and
+    ``end_stream`` is the frame's END_STREAM flag, reported on the last piece only.
+    ``frame_length`` is the whole frame payload, padding included, for flow control.
+    The piece exports its bytes through the buffer protocol, like :class:`Frame`.
+
+    .. danger::
+       ``data`` is a view of the caller's input: valid until the caller reuses that buffer.
+    """
+
+    cdef readonly uint32_t stream_id
+    cdef readonly int flags
+    cdef readonly Py_ssize_t offset
+    cdef readonly Py_ssize_t frame_length
+    cdef readonly int pad_length
+    cdef readonly bint last
+    cdef object _owner
+    cdef const unsigned char* _ptr
+    cdef Py_ssize_t _len
+
+    def __getbuffer__(self, Py_buffer* buffer, int flags):
+        PyBuffer_FillInfo(buffer, self, <void*>self._ptr, self._len, 1, flags)
+
+    def __releasebuffer__(self, Py_buffer* buffer):
+        pass
+
+    def __len__(self):
+        return self._len
+
+    @property
+    def type(self):
+        return _DATA
+
+    @property
+    def data(self):
+        """The piece's data (a read-only view)."""
+        return memoryview(self)
+
+    @property
+    def end_stream(self):
+        """True on the last piece of a DATA frame that carries END_STREAM."""
+        return self.last and bool(self.flags & _FLAG_END_STREAM)
+
+    def __repr__(self):
+        return "<DataPiece stream_id=%d offset=%d len=%d last=%r>" % (
+            self.stream_id, self.offset, self._len, bool(self.last))
+
+
+@cython.final
 cdef class FrameReader:
     """Incremental HTTP/2 frame reader (RFC 9113 §4.1).
 
@@ -281,6 +337,9 @@ cdef class FrameReader:
 
     ``max_frame_size`` is the SETTINGS_MAX_FRAME_SIZE this side advertised (16384..16777215);
     ``expect_preface=True`` (server side) requires the 24-octet client preface first.
+    ``stream_data=True`` returns DATA frames as :class:`DataPiece` objects, as their bytes
+    arrive, instead of assembling a frame that straddles inputs: no DATA payload is ever
+    copied, whatever its size.
 
     .. danger::
        Frames that lay whole in one input are views of it (no copy); see :class:`Frame`.
@@ -300,12 +359,17 @@ cdef class FrameReader:
     cdef uint32_t _block_stream
     cdef bint _failed
     cdef object _error_message
+    cdef bint _stream_data
+    cdef bint _streaming            # a DATA frame's payload is being handed out in pieces
+    cdef Py_ssize_t _fpos           # payload octets of that frame read so far
+    cdef int _pad                   # its pad length, -1 until the Pad Length octet is read
     cdef readonly uint64_t unknown_frames
 
-    def __cinit__(self, max_frame_size=16384, *, bint expect_preface=False):
+    def __cinit__(self, max_frame_size=16384, *, bint expect_preface=False, bint stream_data=False):
         self.max_frame_size = max_frame_size
         self._preface_pos = 0 if expect_preface else -1
         self._partial = None
+        self._stream_data = stream_data
 
     @property
     def max_frame_size(self):
@@ -359,7 +423,16 @@ cdef class FrameReader:
                 return 0
             self._preface_pos = -1
 
-        if self._in_payload:
+        if self._streaming:
+            take = min(<Py_ssize_t>self._flen - self._fpos, n - pos)
+            err = self._data_piece(chunk, p + pos, take, frames)
+            if err:
+                return err
+            pos += take
+            if self._fpos < <Py_ssize_t>self._flen:
+                return 0
+            self._streaming = False
+        elif self._in_payload:
             # A frame whose payload began in an earlier input: assemble it (once).
             take = min(<Py_ssize_t>self._flen - self._partial_got, n - pos)
             if self._partial is not None:
@@ -389,30 +462,79 @@ cdef class FrameReader:
             err = self._begin(self._head)
             if err:
                 return err
-            if n - pos < <Py_ssize_t>self._flen:
-                self._start_partial(p + pos, n - pos)
-                return 0
-            err = self._finish(chunk, p + pos, frames)
-            if err:
+            err = self._payload(chunk, p, n, &pos, frames)
+            if err or self._in_payload or self._streaming:
                 return err
-            pos += self._flen
 
         while n - pos >= _FRAME_HEADER_SIZE:
             err = self._begin(p + pos)
             if err:
                 return err
             pos += _FRAME_HEADER_SIZE
-            if n - pos < <Py_ssize_t>self._flen:
-                self._start_partial(p + pos, n - pos)
-                return 0
-            err = self._finish(chunk, p + pos, frames)
-            if err:
+            err = self._payload(chunk, p, n, &pos, frames)
+            if err or self._in_payload or self._streaming:
                 return err
-            pos += self._flen
 
         if pos < n:
             memcpy(self._head, p + pos, n - pos)
             self._head_got = n - pos
+        return 0
+
+    cdef inline int _payload(self, object chunk, const unsigned char* p, Py_ssize_t n,
+                             Py_ssize_t* pos, list frames) except -1:
+        # The header at hand was valid: take its payload from p[pos:n] (all of it, or what
+        # there is, leaving _in_payload or _streaming set to wait for the rest).
+        cdef Py_ssize_t avail = n - pos[0]
+        cdef int err
+        if self._stream_data and self._ftype == _DATA:
+            self._fpos = 0
+            self._pad = -1 if self._fflags & _FLAG_PADDED else 0
+            if avail > <Py_ssize_t>self._flen:
+                avail = self._flen
+            err = self._data_piece(chunk, p + pos[0], avail, frames)
+            pos[0] += avail
+            self._streaming = self._fpos < <Py_ssize_t>self._flen
+            return err
+        if avail < <Py_ssize_t>self._flen:
+            self._start_partial(p + pos[0], avail)
+            pos[0] = n
+            return 0
+        err = self._finish(chunk, p + pos[0], frames)
+        pos[0] += self._flen
+        return err
+
+    cdef int _data_piece(self, object owner, const unsigned char* p, Py_ssize_t k,
+                         list frames) except -1:
+        # p[0:k] are payload octets _fpos.._fpos+k of the DATA frame being streamed.
+        cdef Py_ssize_t flen = self._flen
+        cdef Py_ssize_t skip = 0
+        cdef Py_ssize_t data_start, data_end, piece_start, piece_end
+        cdef DataPiece piece
+        if self._pad < 0:
+            if k == 0:
+                return 0
+            if p[0] >= flen:
+                return self._bad_padding(_DATA, p[0], flen)
+            self._pad = p[0]
+        data_start = 1 if self._fflags & _FLAG_PADDED else 0
+        data_end = flen - self._pad
+        piece_start = max(self._fpos, data_start)
+        piece_end = min(self._fpos + k, data_end)
+        self._fpos += k
+        if piece_end <= piece_start and self._fpos < flen:
+            return 0                        # padding only, and more to come
+        piece = DataPiece.__new__(DataPiece)
+        piece.stream_id = self._fsid
+        piece.flags = self._fflags
+        piece.offset = piece_start - data_start if piece_end > piece_start else \
+            max(0, data_end - data_start)
+        piece.frame_length = flen
+        piece.pad_length = self._pad
+        piece.last = self._fpos == flen
+        piece._owner = owner
+        piece._ptr = p + (piece_start - (self._fpos - k))
+        piece._len = piece_end - piece_start if piece_end > piece_start else 0
+        PyList_Append(frames, piece)
         return 0
 
     cdef int _start_partial(self, const unsigned char* p, Py_ssize_t avail) except -1:

@@ -395,3 +395,84 @@ def test_arbitrary_bytes_raise_only_frame_errors(wire, cuts, preface):
     except FrameError as error:
         assert error.error_code in (ErrorCode.PROTOCOL_ERROR, ErrorCode.FRAME_SIZE_ERROR,
                                     ErrorCode.FLOW_CONTROL_ERROR)
+
+
+# -- stream_data: DATA frames handed out in pieces, never assembled ---------------------------
+
+def collect_streamed(wire: bytes, cuts: list[int]) -> list[tuple]:
+    """Run a stream_data reader; rebuild each DATA frame from its pieces."""
+    reader = FrameReader(stream_data=True)
+    out, start, pending = [], 0, {}
+    for cut in sorted(set(c for c in cuts if 0 < c < len(wire))) + [len(wire)]:
+        for item in reader.feed(wire[start:cut]):
+            if isinstance(item, frames.DataPiece):
+                data, expected_offset = pending.get("data", (b"", 0))
+                assert item.offset == len(data)                 # pieces are contiguous
+                data += bytes(item.data)
+                pending["data"] = (data, 0)
+                if item.last:
+                    out.append((0, item.flags, item.stream_id, data, item.pad_length))
+                    assert item.end_stream == bool(item.flags & 1)
+                    del pending["data"]
+                else:
+                    assert not item.end_stream
+            else:
+                out.append(normalize_ours(item))
+        start = cut
+    assert not pending
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(frame_sequences, st.data())
+def test_streamed_data_matches_whole_frames(sequence, data):
+    wire = b"".join(f.serialize() for f in sequence)
+    cuts = data.draw(st.lists(st.integers(0, len(wire)), max_size=10))
+    assert collect_streamed(wire, cuts) == [normalize_hyperframe(f) for f in sequence if f.type <= 9]
+
+
+def test_streamed_pieces_are_views_of_each_input():
+    wire = frames.build_data(1, bytes(range(200)), end_stream=True)
+    reader = FrameReader(stream_data=True)
+    first_input = bytearray(wire[:100])
+    [piece] = reader.feed(first_input)
+    assert (piece.offset, len(piece), piece.last, piece.frame_length) == (0, 91, False, 200)
+    first_input[9] = 0xEE                                   # no copy: the view sees it
+    assert piece.data[0] == 0xEE
+    [piece] = reader.feed(wire[100:])
+    assert (piece.offset, len(piece), piece.last, piece.end_stream) == (91, 109, True, True)
+
+
+def test_streamed_padding_rules():
+    reader = FrameReader(stream_data=True)
+    wire = frames.build_data(1, b"abc", pad_length=5)
+    pieces = []
+    for i in range(len(wire)):
+        pieces += reader.feed(wire[i:i + 1])
+    assert b"".join(bytes(p.data) for p in pieces) == b"abc"
+    assert pieces[-1].last and len(pieces[-1]) == 0 and pieces[-1].pad_length == 5
+    # Padding as long as the payload fails on the Pad Length octet, before the rest arrives.
+    reader = FrameReader(stream_data=True)
+    bad = frames.build_frame_header(0, 0x08, 1, 100) + b"\x64"
+    with pytest.raises(FrameError) as info:
+        reader.feed(bad)
+    assert info.value.error_code == ErrorCode.PROTOCOL_ERROR
+
+
+def test_streamed_large_frames_allocate_nothing():
+    import tracemalloc
+    size = 16777215
+    wire = frames.build_data(1, bytes(size))
+    reader = FrameReader(max_frame_size=size, stream_data=True)
+    view = memoryview(wire)
+    total = 0
+    tracemalloc.start()
+    try:
+        for start in range(0, len(wire), 65536):
+            for piece in reader.feed(view[start:start + 65536]):
+                total += len(piece)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert total == size
+    assert peak < 64 * 1024, peak

@@ -37,6 +37,10 @@ def expect_error(wire: bytes, code: ErrorCode, match: str | None = None, **kwarg
         for i in range(len(wire)):
             reader.feed(wire[i:i + 1])
     assert info_split.value.error_code == code
+    # And when DATA frames are streamed in pieces rather than assembled.
+    with pytest.raises(FrameError) as info_streamed:
+        FrameReader(stream_data=True, **kwargs).feed(wire)
+    assert info_streamed.value.error_code == code
     return info.value
 
 

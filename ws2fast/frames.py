@@ -9,12 +9,14 @@ The codec is compiled (``ws2fast._core``); this module is its public name.
 (6, b'12345678')
 
 A frame that lies whole in one input is returned as a view into that input (no copy); see the
-warning on :class:`Frame`.  Frame-level violations raise :class:`~ws2fast.exceptions.FrameError`
+warning on :class:`Frame`.  With ``FrameReader(stream_data=True)`` DATA frames are never
+assembled: their data comes as :class:`DataPiece` views as the bytes arrive.  Frame-level violations raise :class:`~ws2fast.exceptions.FrameError`
 with the RFC 9113 error code; stream-level ones are reported on the frame (``stream_error``).
 """
 
 from ._core import (
     PREFACE,
+    DataPiece,
     Frame,
     FrameReader,
     build_continuation,
@@ -32,6 +34,7 @@ from ._core import (
 
 __all__ = [
     "PREFACE",
+    "DataPiece",
     "Frame",
     "FrameReader",
     "build_frame_header",
