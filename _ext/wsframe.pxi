@@ -464,7 +464,11 @@ cdef class FrameParser:
         """
         cdef Py_buffer view
         PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
-        self._release_user()
+        try:
+            self._release_user()
+        except BaseException:
+            PyBuffer_Release(&view)
+            raise
         self._user = view
         self._user_held = True
         self._user_object = buffer
