@@ -195,7 +195,7 @@ def new_mask_key():
 
 @cython.final
 @cython.no_gc
-@cython.freelist(256)
+@cython.freelist(4096)
 cdef class TextMessage:
     """A complete text message; ``data`` is a ``str``."""
     cdef readonly object data
@@ -215,7 +215,7 @@ cdef class TextMessage:
 
 @cython.final
 @cython.no_gc
-@cython.freelist(256)
+@cython.freelist(4096)
 cdef class BinaryMessage:
     """A complete binary message.
 

@@ -50,9 +50,13 @@ _loop = asyncio.new_event_loop()
 def parse_aiohttp(chunks):
     queue = WebSocketDataQueue(BaseProtocol(_loop), 1 << 30, loop=_loop)
     reader = WebSocketReader(queue, 1 << 20, compress=False, decode_text=True)
+    n = 0
     for chunk in chunks:
         reader.feed_data(chunk)
-    return len(queue._buffer)
+        # Take the messages, as a consumer does (the others drop theirs after each read too).
+        n += len(queue._buffer)
+        queue._buffer.clear()
+    return n
 
 
 def parse_websockets(chunks):
