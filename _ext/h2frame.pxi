@@ -507,7 +507,6 @@ cdef class FrameReader:
                          list frames) except -1:
         # p[0:k] are payload octets _fpos.._fpos+k of the DATA frame being streamed.
         cdef Py_ssize_t flen = self._flen
-        cdef Py_ssize_t skip = 0
         cdef Py_ssize_t data_start, data_end, piece_start, piece_end
         cdef DataPiece piece
         if self._pad < 0:
@@ -777,8 +776,6 @@ cdef bytes _build(int ftype, int flags, uint32_t stream_id, const unsigned char*
                   Py_ssize_t prefix_len, object body, int pad_length):
     # Frame = header + [pad length] + prefix + body + [padding].
     cdef Py_buffer view
-    cdef Py_ssize_t body_len = 0
-    cdef bytes out
     if body is None:
         return _build_from(ftype, flags, stream_id, prefix, prefix_len, NULL, 0, pad_length)
     PyObject_GetBuffer(body, &view, PyBUF_SIMPLE)

@@ -391,7 +391,6 @@ cdef class Decoder:
     @property
     def dynamic_table(self):
         """The dynamic table's entries, newest first (index 62 first)."""
-        cdef Py_ssize_t i
         return [<object>self._ring[(self._first + self._count - 1 - i) % self._ring_cap]
                 for i in range(self._count)]
 
@@ -430,7 +429,7 @@ cdef class Decoder:
     cdef int _decode(self, const unsigned char* p, Py_ssize_t n, list headers,
                      uint64_t* list_size) except -1:
         cdef Py_ssize_t pos = 0
-        cdef uint64_t value
+        cdef uint64_t value = 0
         cdef int code
         cdef bint seen_update = False
         cdef bint required = self._pending_min < <uint64_t>self._max_size
@@ -524,7 +523,7 @@ cdef class Decoder:
 
     cdef object _read_string(self, const unsigned char* p, Py_ssize_t n, Py_ssize_t* pos):
         # Returns bytes, or None with self._message set.
-        cdef uint64_t length
+        cdef uint64_t length = 0
         cdef bint huffman
         cdef int code
         cdef Py_ssize_t got

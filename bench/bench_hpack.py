@@ -20,8 +20,8 @@ BROWSER_CONNECT = [
     (b":protocol", b"websocket"),
     (b"pragma", b"no-cache"),
     (b"cache-control", b"no-cache"),
-    (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-                    b"Chrome/131.0.0.0 Safari/537.36"),
+    (b"user-agent", (b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                    b"Chrome/131.0.0.0 Safari/537.36")),
     (b"origin", b"https://chat.example.com"),
     (b"sec-websocket-version", b"13"),
     (b"accept-encoding", b"gzip, deflate, br, zstd"),

@@ -403,7 +403,7 @@ def collect_streamed(wire: bytes, cuts: list[int]) -> list[tuple]:
     """Run a stream_data reader; rebuild each DATA frame from its pieces."""
     reader = FrameReader(stream_data=True)
     out, start, pending = [], 0, {}
-    for cut in sorted(set(c for c in cuts if 0 < c < len(wire))) + [len(wire)]:
+    for cut in sorted({c for c in cuts if 0 < c < len(wire)}) + [len(wire)]:
         for item in reader.feed(wire[start:cut]):
             if isinstance(item, frames.DataPiece):
                 data, expected_offset = pending.get("data", (b"", 0))

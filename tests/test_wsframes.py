@@ -78,8 +78,8 @@ def test_kernels_match_the_cpu():
 def test_kernel_forced_at_import(name):
     import subprocess
     import sys
-    code = ("from ws2fast.wsframes import *; "
-            "assert FrameParser(False).feed(build_frame(2, bytes(range(200)), mask=True))[0].data == bytes(range(200)); "
+    code = ("from ws2fast.wsframes import *; data = bytes(range(200)); "
+            "assert FrameParser(False).feed(build_frame(2, data, mask=True))[0].data == data; "
             "print(mask_kernel())")
     out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, WS2FAST_MASK_KERNEL=name),
                          capture_output=True, text=True, timeout=60)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import codecs
 import os
-import struct
 
 import websockets.frames as wsf
 import websockets.protocol as wsp
@@ -144,7 +143,7 @@ def message_frames(draw):
     else:
         opcode, payload = wsf.Opcode.BINARY, draw(blobs)
     cuts = sorted(draw(st.lists(st.integers(0, len(payload)), max_size=3)))
-    pieces = [payload[a:b] for a, b in zip([0] + cuts, cuts + [len(payload)])]
+    pieces = [payload[a:b] for a, b in zip([0] + cuts, cuts + [len(payload)], strict=False)]
     frames = []
     for i, piece in enumerate(pieces):
         frames.append(wsf.Frame(opcode if i == 0 else wsf.Opcode.CONT, piece, fin=i == len(pieces) - 1))
@@ -158,8 +157,9 @@ def message_frames(draw):
 def valid_streams(draw):
     frames = [f for group in draw(st.lists(message_frames(), max_size=5)) for f in group]
     if draw(st.booleans()):
-        frames.append(wsf.Frame(wsf.Opcode.CLOSE, wsf.Close(draw(st.sampled_from(CLOSE_CODES)),
-                                                            draw(texts.filter(lambda t: len(t.encode()) <= 123))).serialize()))
+        reason = draw(texts.filter(lambda t: len(t.encode()) <= 123))
+        close = wsf.Close(draw(st.sampled_from(CLOSE_CODES)), reason)
+        frames.append(wsf.Frame(wsf.Opcode.CLOSE, close.serialize()))
     return b"".join(f.serialize(mask=True) for f in frames)
 
 
@@ -193,11 +193,11 @@ def explained(ours: Outcome, theirs: Outcome, oracle: str, wire: bytes) -> str |
             return "checked before the frame is complete (too large to complete)"
         if completed != wire and agree(run_ours(completed, []), RUNNERS[oracle](completed), oracle, completed):
             return "checked before the frame is complete"
-    if oracle == "wsproto":
-        # wsproto 1.3 predates the IANA registration of 1014 (Bad Gateway) and rejects it
-        # with 1002; RFC 6455 §7.4.2 / the registry make it valid, as does this issue.
-        if their_code == 1002 and our_code is None and our_events and our_events[-1][:2] == ("close", 1014):
-            return "close code 1014"
+    # wsproto 1.3 predates the IANA registration of 1014 (Bad Gateway) and rejects it with
+    # 1002; RFC 6455 §7.4.2 / the registry make it valid, as does this issue.
+    if oracle == "wsproto" and their_code == 1002 and our_code is None and our_events \
+            and our_events[-1][:2] == ("close", 1014):
+        return "close code 1014"
     if oracle == "websockets":
         # websockets accepts lengths that are not minimally encoded; RFC 6455 §5.2 says "the
         # minimal number of bytes MUST be used", and this issue makes it a 1002.

@@ -21,7 +21,6 @@ Bad *argument values* given to the codecs (a stream id out of range, a padding o
 
 from __future__ import annotations
 
-from typing import Optional
 
 from .errors import CloseCode, ErrorCode
 
@@ -49,15 +48,15 @@ class ProtocolError(Ws2fastError):
     the layer has none.
     """
 
-    error_code: Optional[int] = None
-    close_code: Optional[int] = None
+    error_code: int | None = None
+    close_code: int | None = None
 
     def __init__(
         self,
         message: str,
         *,
-        error_code: Optional[int] = None,
-        close_code: Optional[int] = None,
+        error_code: int | None = None,
+        close_code: int | None = None,
     ) -> None:
         super().__init__(message)
         if error_code is not None:
@@ -76,15 +75,15 @@ class RemoteProtocolError(ProtocolError):
     ``stream_id`` is ``None`` for a connection error and the affected stream for a stream error.
     """
 
-    stream_id: Optional[int] = None
+    stream_id: int | None = None
 
     def __init__(
         self,
         message: str,
         *,
-        error_code: Optional[int] = None,
-        close_code: Optional[int] = None,
-        stream_id: Optional[int] = None,
+        error_code: int | None = None,
+        close_code: int | None = None,
+        stream_id: int | None = None,
     ) -> None:
         super().__init__(message, error_code=error_code, close_code=close_code)
         if stream_id is not None:
@@ -101,7 +100,7 @@ class FrameError(RemoteProtocolError):
 
     error_code = ErrorCode.PROTOCOL_ERROR
 
-    def __init__(self, message: str, *, error_code: Optional[int] = None, frames: Optional[list] = None) -> None:
+    def __init__(self, message: str, *, error_code: int | None = None, frames: list | None = None) -> None:
         super().__init__(message, error_code=error_code)
         self.frames = [] if frames is None else frames
 
@@ -142,8 +141,8 @@ class WebSocketProtocolError(RemoteProtocolError):
 
     close_code = CloseCode.PROTOCOL_ERROR
 
-    def __init__(self, message: str, *, close_code: Optional[int] = None,
-                 events: Optional[list] = None) -> None:
+    def __init__(self, message: str, *, close_code: int | None = None,
+                 events: list | None = None) -> None:
         super().__init__(message, close_code=close_code)
         self.events = [] if events is None else events
 

@@ -10,8 +10,10 @@ The codec is compiled (``ws2fast._core``); this module is its public name.
 
 A frame that lies whole in one input is returned as a view into that input (no copy); see the
 warning on :class:`Frame`.  With ``FrameReader(stream_data=True)`` DATA frames are never
-assembled: their data comes as :class:`DataPiece` views as the bytes arrive.  Frame-level violations raise :class:`~ws2fast.exceptions.FrameError`
-with the RFC 9113 error code; stream-level ones are reported on the frame (``stream_error``).
+assembled: their data comes as :class:`DataPiece` views as the bytes arrive.
+
+Frame-level violations raise :class:`~ws2fast.exceptions.FrameError` with the RFC 9113 error
+code; stream-level ones are reported on the frame (``stream_error``).
 """
 
 from ._core import (
