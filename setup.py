@@ -30,7 +30,8 @@ if PROFILE == "debug":
     extra_compile_args += ["-O0", "-g3"]
     undef_macros += ["NDEBUG"]
 
-LAYERS = ["_ext/h2frame.pxi", "_ext/hpack.pxi", "_ext/wsframe.pxi"]
+LAYERS = ["_ext/h2frame.pxi", "_ext/h2write.pxi", "_ext/hpack.pxi", "_ext/wsmask.pxi",
+          "_ext/wsevents.pxi", "_ext/wsframe.pxi", "_ext/wsbuild.pxi"]
 HEADERS = ["_ext/huffman_code.h", "_ext/mask.h", "_ext/utf8.h"]
 
 extensions = [

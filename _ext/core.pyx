@@ -36,5 +36,9 @@ cdef extern from *:
 BUILD_PROFILE = (<bytes>_BUILD_PROFILE).decode("ascii")
 
 include "h2frame.pxi"
+include "h2write.pxi"
 include "hpack.pxi"
+include "wsmask.pxi"
+include "wsevents.pxi"
 include "wsframe.pxi"
+include "wsbuild.pxi"

@@ -37,7 +37,8 @@ def test_sdist_ships_the_sources(sdist):
         names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
     for required in ("setup.py", "pyproject.toml", "MANIFEST.in", "README.md", "LICENSE",
                      "_ext/core.pyx", "_ext/h2frame.pxi", "_ext/hpack.pxi", "_ext/huffman_code.h",
-                     "_ext/wsframe.pxi", "_ext/mask.c", "_ext/mask.h", "_ext/utf8.h",
+                     "_ext/wsframe.pxi", "_ext/wsmask.pxi", "_ext/wsevents.pxi",
+                     "_ext/wsbuild.pxi", "_ext/h2write.pxi", "_ext/mask.c", "_ext/mask.h", "_ext/utf8.h",
                      "ws2fast/__init__.py", "ws2fast/py.typed", "ws2fast/_core.pyi"):
         assert required in names, f"sdist lacks {required}"
     assert not any(name.endswith((".so", "core.c")) for name in names), "sdist ships build output"
