@@ -108,6 +108,29 @@ def test_every_length_alignment_and_phase(name):
 
 
 @pytest.mark.parametrize("name", kernels_here())
+def test_long_payloads_at_every_destination_alignment(name):
+    # From 1 KiB the SIMD kernels first align their stores: check that head at every alignment.
+    set_mask_kernel(name)
+    try:
+        data = os.urandom(1200)
+        for length in (1023, 1024, 1025, 1031, 1100, 1153):
+            src = data[:length]
+            for align in range(64):
+                for phase in range(4):
+                    dst = bytearray(length + 128)
+                    view = memoryview(dst)[align:align + length]
+                    unmask_into(view, src, KEY, phase)
+                    assert bytes(view) == reference_mask(src, KEY, phase), (name, length, align, phase)
+        parser = FrameParser(client_side=False)
+        for pos in list(range(70)) + [1000, 1098]:
+            text = "a" * pos + "é" + "b" * (1100 - pos - 2)
+            [event] = parser.feed(build_frame(1, text, mask_key=KEY))
+            assert event.data == text
+    finally:
+        set_mask_kernel(None)
+
+
+@pytest.mark.parametrize("name", kernels_here())
 def test_large_and_in_place(name):
     set_mask_kernel(name)
     try:
