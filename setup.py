@@ -31,7 +31,7 @@ if PROFILE == "debug":
     undef_macros += ["NDEBUG"]
 
 LAYERS = ["_ext/h2frame.pxi", "_ext/h2write.pxi", "_ext/hpack.pxi", "_ext/wsmask.pxi",
-          "_ext/wsevents.pxi", "_ext/wsframe.pxi", "_ext/wsbuild.pxi"]
+          "_ext/wsevents.pxi", "_ext/wsframe.pxi", "_ext/wsbuild.pxi", "_ext/h2core.pxi"]
 HEADERS = ["_ext/huffman_code.h", "_ext/mask.h", "_ext/utf8.h"]
 
 extensions = [

@@ -4,7 +4,8 @@
 One extension module built from this file and the layer files it includes, so that calls
 between layers are plain C calls.  The public faces are the Python modules
 ``ws2fast.frames`` (HTTP/2 frames), ``ws2fast.hpack`` (HPACK) and ``ws2fast.wsframes``
-(WebSocket frames), which re-export from here.
+(WebSocket frames), which re-export from here, and ``ws2fast.H2Connection``, whose compiled
+half (``H2Core``, in h2core.pxi) is here.
 
 Nothing here imports the Python layer except ``ws2fast.errors`` (wire-code enums) and
 ``ws2fast.exceptions`` (the classes raised).
@@ -19,10 +20,13 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcmp, memcpy, memset
+from cpython.unicode cimport PyUnicode_Check
+from cpython.bytes cimport PyBytes_CheckExact
+from libc.string cimport memcmp, memcpy, memmove, memset
 
 from ws2fast.errors import ErrorCode, FrameType, SettingCode
-from ws2fast.exceptions import FrameError, HeaderListTooLarge, HPACKError, WebSocketProtocolError
+from ws2fast.exceptions import (FrameError, HeaderListTooLarge, HPACKError, LocalProtocolError,
+                                WebSocketProtocolError)
 
 cdef extern from *:
     """
@@ -42,3 +46,4 @@ include "wsmask.pxi"
 include "wsevents.pxi"
 include "wsframe.pxi"
 include "wsbuild.pxi"
+include "h2core.pxi"

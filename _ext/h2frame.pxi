@@ -364,6 +364,8 @@ cdef class FrameReader:
     cdef Py_ssize_t _fpos           # payload octets of that frame read so far
     cdef int _pad                   # its pad length, -1 until the Pad Length octet is read
     cdef readonly uint64_t unknown_frames
+    cdef H2Core _core               # the connection core routing DATA frames, or None
+    cdef Py_ssize_t _emitted        # Frames and DataPieces handed out, ever
 
     def __cinit__(self, max_frame_size=16384, *, bint expect_preface=False, bint stream_data=False):
         self.max_frame_size = max_frame_size
@@ -487,6 +489,10 @@ cdef class FrameReader:
         cdef Py_ssize_t avail = n - pos[0]
         cdef int err
         if self._stream_data and self._ftype == _DATA:
+            if self._core is not None:
+                err = self._core._data_begin(self._fsid, self._flen, frames)
+                if err:
+                    return err
             self._fpos = 0
             self._pad = -1 if self._fflags & _FLAG_PADDED else 0
             if avail > <Py_ssize_t>self._flen:
@@ -522,6 +528,12 @@ cdef class FrameReader:
         self._fpos += k
         if piece_end <= piece_start and self._fpos < flen:
             return 0                        # padding only, and more to come
+        if self._core is not None and self._core._mode != _ROUTE_PYTHON:
+            return self._core._data_piece(
+                p + (piece_start - (self._fpos - k)) if piece_end > piece_start else p,
+                piece_end - piece_start if piece_end > piece_start else 0,
+                self._fpos == flen, (self._fflags & _FLAG_END_STREAM) != 0, frames)
+        self._emitted += 1
         piece = DataPiece.__new__(DataPiece)
         piece.stream_id = self._fsid
         piece.flags = self._fflags
@@ -704,6 +716,7 @@ cdef class FrameReader:
         frame._data_start = start
         frame._data_end = end
         frame._stream_error = stream_error
+        self._emitted += 1
         PyList_Append(frames, frame)
         return 0
 

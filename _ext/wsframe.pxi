@@ -63,6 +63,11 @@ cdef class FrameParser:
     cdef Py_buffer _user
     cdef bint _user_held
     cdef object _user_object
+    # set and read by the HTTP/2 connection core (h2core.pxi)
+    cdef uint32_t _stream_id            # stamped on every event
+    cdef uint64_t _data_bytes           # data-frame payload bytes consumed, ever
+    cdef uint64_t _controls             # control events made, ever
+    cdef bint _close_seen
 
     def __cinit__(self, bint client_side, max_message_size=1 << 20, *, bint permessage_deflate=False):
         self._client_side = client_side
@@ -259,6 +264,7 @@ cdef class FrameParser:
             event = BinaryMessage.__new__(BinaryMessage)
             (<BinaryMessage>event).data = payload
             (<BinaryMessage>event).nbytes = length
+            (<BinaryMessage>event).stream_id = self._stream_id
         else:
             if nonascii:
                 state = ws2fast_utf8_feed(WS2FAST_UTF8_ACCEPT, dst, length)
@@ -270,6 +276,9 @@ cdef class FrameParser:
                 payload = PyUnicode_DecodeUTF8(<const char*>dst, length, NULL)
             event = TextMessage.__new__(TextMessage)
             (<TextMessage>event).data = payload
+            (<TextMessage>event).nbytes = length
+            (<TextMessage>event).stream_id = self._stream_id
+        self._data_bytes += <uint64_t>length
         PyList_Append(events, event)
         return header + length
 
@@ -436,6 +445,8 @@ cdef class FrameParser:
             if self._utf8 == WS2FAST_UTF8_REJECT:
                 return self._fail(_CLOSE_INVALID_DATA, "invalid UTF-8 in a text message "
                                   "(RFC 6455 §8.1)")
+        if not (self._opcode & 0x8):
+            self._data_bytes += <uint64_t>n
         self._dst += n
         self._phase = (self._phase + <size_t>n) & 3
         self._remaining -= n
@@ -457,6 +468,7 @@ cdef class FrameParser:
             (<BinaryMessage>event).data = self._user_object
             (<BinaryMessage>event).nbytes = <Py_ssize_t>self._msg_length
             (<BinaryMessage>event).into_buffer = True
+            (<BinaryMessage>event).stream_id = self._stream_id
             self._msg_into_user = False
             self._release_user()
         else:
@@ -472,13 +484,17 @@ cdef class FrameParser:
                 event = CompressedMessage.__new__(CompressedMessage)
                 (<CompressedMessage>event).data = payload
                 (<CompressedMessage>event).is_text = self._msg_opcode == _OP_TEXT
+                (<CompressedMessage>event).stream_id = self._stream_id
             elif self._msg_opcode == _OP_TEXT:
                 event = TextMessage.__new__(TextMessage)
                 (<TextMessage>event).data = payload
+                (<TextMessage>event).nbytes = <Py_ssize_t>self._msg_length
+                (<TextMessage>event).stream_id = self._stream_id
             else:
                 event = BinaryMessage.__new__(BinaryMessage)
                 (<BinaryMessage>event).data = payload
                 (<BinaryMessage>event).nbytes = <Py_ssize_t>self._msg_length
+                (<BinaryMessage>event).stream_id = self._stream_id
         self._msg_opcode = 0
         self._msg_length = 0
         PyList_Append(events, event)
@@ -507,11 +523,15 @@ cdef class FrameParser:
         if self._opcode == _OP_PING:
             event = Ping.__new__(Ping)
             (<Ping>event).payload = PyBytes_FromStringAndSize(<const char*>self._control, n)
+            (<Ping>event).stream_id = self._stream_id
         elif self._opcode == _OP_PONG:
             event = Pong.__new__(Pong)
             (<Pong>event).payload = PyBytes_FromStringAndSize(<const char*>self._control, n)
+            (<Pong>event).stream_id = self._stream_id
         else:
             event = CloseReceived.__new__(CloseReceived)
+            (<CloseReceived>event).stream_id = self._stream_id
+            self._close_seen = True
             if n == 0:
                 (<CloseReceived>event).code = 1005
                 (<CloseReceived>event).reason = ""
@@ -529,6 +549,7 @@ cdef class FrameParser:
                 (<CloseReceived>event).code = code
                 (<CloseReceived>event).reason = PyUnicode_DecodeUTF8(<const char*>self._control + 2,
                                                                      n - 2, NULL)
+        self._controls += 1
         PyList_Append(events, event)
         return 0
 

@@ -1,0 +1,578 @@
+# The compiled half of the HTTP/2 connection (ws2fast.h2connection.H2Connection is the other
+# half): the per-byte work that must not cost a Python call per frame.
+#
+# - DATA frames on a stream that carries an accepted WebSocket go from the frame reader straight
+#   to that stream's WebSocket parser (FrameReader._data_piece calls H2Core._data_piece); only
+#   whole messages and control events reach Python.
+# - Receive windows of the connection and of every stream are checked and charged here, and
+#   released with batched WINDOW_UPDATEs (one per half window), either as the bytes are parsed
+#   or, with release_on_consume, as the application acknowledges messages.
+# - Outgoing DATA (WebSocket frames and plain bodies) is written here under the send windows;
+#   what does not fit waits in a per-stream queue until WINDOW_UPDATE or SETTINGS open them.
+# - The output buffer that data_to_send() drains.
+#
+# Everything else (SETTINGS, HEADERS, stream states, GOAWAY, policy) is Python.  Included by
+# core.pyx after every other layer.
+
+cdef enum:
+    _ROUTE_PYTHON = 0       # the current DATA frame goes to Python as DataPieces
+    _ROUTE_PARSER = 1       # ... to its stream's WebSocket parser
+    _ROUTE_DROP = 2         # ... nowhere (its stream was failed); only the windows count it
+
+cdef enum:
+    _KEEP_OUTPUT = 262144   # an output buffer larger than this is freed once drained
+
+cdef enum:
+    _SIG_STREAM_ERROR = 1       # code: the RFC 9113 error code to reset the stream with
+    _SIG_WEBSOCKET_FAILED = 2   # code: the RFC 6455 close code
+    _SIG_END_STREAM = 3         # the peer ended a routed stream
+
+SIGNAL_STREAM_ERROR = _SIG_STREAM_ERROR
+SIGNAL_WEBSOCKET_FAILED = _SIG_WEBSOCKET_FAILED
+SIGNAL_END_STREAM = _SIG_END_STREAM
+_SIGNAL_NAMES = {_SIG_STREAM_ERROR: "stream error", _SIG_WEBSOCKET_FAILED: "WebSocket failed",
+                 _SIG_END_STREAM: "end of stream"}
+
+
+@cython.final
+@cython.no_gc
+cdef class Signal:
+    """Something the compiled hot path found that the Python connection must act on.
+
+    Internal: appears in :meth:`H2Core._receive` output, never in ``receive_data``'s.
+    """
+    cdef readonly int kind
+    cdef readonly uint32_t stream_id
+    cdef readonly int code
+    cdef readonly object message
+
+    def __repr__(self):
+        return "Signal(%s, stream_id=%d, code=%d, %r)" % (
+            _SIGNAL_NAMES.get(self.kind, self.kind), self.stream_id, self.code, self.message)
+
+
+cdef Signal _signal(int kind, uint32_t stream_id, int code, message):
+    cdef Signal s = Signal.__new__(Signal)
+    s.kind = kind
+    s.stream_id = stream_id
+    s.code = code
+    s.message = message
+    return s
+
+
+cdef class H2Stream:
+    """One HTTP/2 stream as the compiled core sees it: windows, the WebSocket parser that its
+    DATA goes to (once a WebSocket is accepted) and the queue of DATA waiting for window.
+
+    The ``public`` fields are the Python connection's to set; ``info`` holds its own state.
+    """
+    cdef readonly uint32_t stream_id
+    cdef public FrameParser parser      # DATA is routed to it when set (and not discarding)
+    cdef public int64_t recv_window     # what the peer may still send us on this stream
+    cdef public int64_t recv_release    # received, consumed, not yet given back
+    cdef public int64_t recv_held       # message bytes awaiting acknowledge()
+    cdef public int64_t send_window
+    cdef public bint local_ended        # END_STREAM sent
+    cdef public bint remote_ended       # END_STREAM received
+    cdef public bint discard            # routed DATA is dropped (WebSocket closed or failed)
+    cdef public bint ws_open            # send_message is allowed (accepted, no Close sent)
+    cdef public object info
+    cdef list _pending                  # bytes objects queued for DATA frames
+    cdef Py_ssize_t _pending_offset     # bytes of _pending[0] already sent
+    cdef readonly Py_ssize_t pending_bytes
+    cdef public bint pending_end        # END_STREAM goes after the queue
+    cdef uint64_t _frame_data_start
+
+    def __cinit__(self, uint32_t stream_id):
+        self.stream_id = stream_id
+        self._pending = []
+
+    def __repr__(self):
+        return "<H2Stream %d recv=%d send=%d pending=%d%s%s%s>" % (
+            self.stream_id, self.recv_window, self.send_window, self.pending_bytes,
+            " websocket" if self.parser is not None else "",
+            " local-ended" if self.local_ended else "", " remote-ended" if self.remote_ended else "")
+
+
+cdef class H2Core:
+    """The compiled half of :class:`ws2fast.H2Connection` (which subclasses it).
+
+    Not meant to be used alone: its underscored methods are the Python connection's.
+    """
+    cdef FrameReader _reader
+    cdef unsigned char* _obuf
+    cdef Py_ssize_t _olen
+    cdef Py_ssize_t _ocap
+    cdef dict _streams_c                # stream id -> H2Stream
+    cdef H2Stream _last                 # the stream looked up last (most traffic is on one)
+    cdef H2Stream _route                # the stream of the DATA frame being read
+    cdef int _mode
+    cdef int64_t _flen
+    cdef set _blocked                   # streams with queued DATA
+    cdef bint _slow                     # the last _receive produced more than messages
+    cdef public bint _mask_outgoing     # client side: WebSocket frames are masked
+    cdef public bint _release_on_consume
+    cdef public int64_t _conn_recv_window
+    cdef public int64_t _conn_recv_release
+    cdef public int64_t _conn_recv_held
+    cdef public int64_t _conn_recv_size     # the connection window we keep topping up to
+    cdef public int64_t _stream_recv_size   # our SETTINGS_INITIAL_WINDOW_SIZE
+    cdef public int64_t _conn_send_window
+    cdef public int64_t _max_outgoing_frame # the peer's SETTINGS_MAX_FRAME_SIZE
+
+    def __cinit__(self, *args, **kwargs):
+        self._streams_c = {}
+        self._blocked = set()
+        self._conn_recv_window = 65535
+        self._conn_recv_size = 65535
+        self._stream_recv_size = 65535
+        self._conn_send_window = 65535
+        self._max_outgoing_frame = 16384
+
+    def __dealloc__(self):
+        PyMem_Free(self._obuf)
+
+    # -- set-up by the Python connection ------------------------------------------------------
+
+    def _core_reader(self, FrameReader reader):
+        """Route this reader's DATA frames through the core (the reader needs stream_data)."""
+        if not reader._stream_data:
+            raise ValueError("the reader must be made with stream_data=True")
+        reader._core = self
+        self._reader = reader
+
+    def _bind_parser(self, H2Stream stream, FrameParser parser):
+        """Route the stream's DATA to ``parser``, whose events will carry the stream id."""
+        parser._stream_id = stream.stream_id
+        stream.parser = parser
+
+    def _core_add(self, H2Stream stream):
+        self._streams_c[stream.stream_id] = stream
+
+    def _core_remove(self, uint32_t stream_id):
+        """Forget a stream: its queued output is dropped and its held bytes given back to the
+        connection window."""
+        cdef H2Stream s = self._streams_c.pop(stream_id, None)
+        if s is None:
+            return
+        if self._last is s:
+            self._last = None
+        if self._route is s:
+            self._route = None
+            self._mode = _ROUTE_DROP if self._mode == _ROUTE_PARSER else self._mode
+        self._blocked.discard(s)
+        s._pending = []
+        s.pending_bytes = 0
+        s._pending_offset = 0
+        if s.recv_held:
+            self._conn_recv_held -= s.recv_held
+            self._give_back(None, s.recv_held)
+            s.recv_held = 0
+
+    cdef inline H2Stream _lookup(self, uint32_t stream_id):
+        cdef H2Stream s = self._last
+        if s is not None and s.stream_id == stream_id:
+            return s
+        s = <H2Stream>self._streams_c.get(stream_id)
+        if s is not None:
+            self._last = s
+        return s
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def _receive(self, data):
+        """Feed bytes to the reader; returns its list (Frames, DataPieces, Signals and
+        WebSocket events, in order).  ``_slow_batch`` tells whether anything but messages is
+        in it."""
+        cdef Py_ssize_t emitted = self._reader._emitted
+        self._slow = False
+        frames = self._reader.feed(data)
+        if self._reader._emitted != emitted:
+            self._slow = True
+        return frames
+
+    @property
+    def _slow_batch(self):
+        return self._slow
+
+    cdef int _data_begin(self, uint32_t sid, uint32_t flen, list out) except -1:
+        # A DATA frame's header was read: charge the windows (RFC 9113 §6.9.1) and decide where
+        # its payload goes.  Returns a connection error code (the reader fails) or 0.
+        cdef H2Stream s
+        if flen > self._conn_recv_window:
+            return self._reader._fail(_FLOW_CONTROL_ERROR, "DATA frame of %d octets on stream %d "
+                                      "exceeds the connection's receive window of %d (RFC 9113 §6.9.1)"
+                                      % (flen, sid, self._conn_recv_window))
+        self._conn_recv_window -= flen
+        self._flen = flen
+        s = self._lookup(sid)
+        self._route = s
+        if s is None:
+            self._mode = _ROUTE_PYTHON
+            return 0
+        if flen > s.recv_window:
+            # A stream error: the stream is reset, the connection goes on.
+            self._slow = True
+            PyList_Append(out, _signal(_SIG_STREAM_ERROR, sid, _FLOW_CONTROL_ERROR,
+                                       "DATA frame of %d octets exceeds stream %d's receive window "
+                                       "of %d (RFC 9113 §6.9.1)" % (flen, sid, s.recv_window)))
+            self._mode = _ROUTE_DROP
+            s.discard = True
+            return 0
+        s.recv_window -= flen
+        if s.parser is None or s.remote_ended:
+            self._mode = _ROUTE_PYTHON
+        elif s.discard:
+            self._mode = _ROUTE_DROP
+        else:
+            self._mode = _ROUTE_PARSER
+            s._frame_data_start = s.parser._data_bytes
+        return 0
+
+    cdef int _data_piece(self, const unsigned char* p, Py_ssize_t k, bint last, bint end_stream,
+                         list out) except -1:
+        # Payload octets of a routed or dropped DATA frame (padding already removed).
+        cdef H2Stream s = self._route
+        cdef FrameParser parser
+        cdef uint64_t controls
+        cdef int64_t payload
+        cdef int err
+        if self._mode == _ROUTE_PARSER and k:
+            parser = s.parser
+            controls = parser._controls
+            err = parser._feed(p, k, out)
+            if err:
+                parser._failed = True
+                parser._error_code = err
+                s.discard = True
+                self._mode = _ROUTE_DROP
+                self._slow = True
+                PyList_Append(out, _signal(_SIG_WEBSOCKET_FAILED, s.stream_id, err,
+                                           parser._error_message))
+            elif parser._controls != controls:
+                self._slow = True
+                if parser._close_seen:
+                    s.discard = True            # nothing after a Close counts (RFC 6455 §5.5.1)
+        if not last:
+            return 0
+        if s is None:                           # the stream was forgotten mid-frame
+            self._give_back(None, self._flen)
+        elif self._mode == _ROUTE_PARSER and self._release_on_consume:
+            # Message bytes wait for acknowledge(); framing overhead is given back now.
+            payload = <int64_t>(s.parser._data_bytes - s._frame_data_start)
+            s.recv_held += payload
+            self._conn_recv_held += payload
+            self._give_back(s, self._flen - payload)
+        else:
+            self._give_back(s, self._flen)
+        if end_stream and s is not None:
+            s.remote_ended = True
+            self._slow = True
+            PyList_Append(out, _signal(_SIG_END_STREAM, s.stream_id, 0, None))
+        self._route = None
+        self._mode = _ROUTE_PYTHON
+        return 0
+
+    cdef int _give_back(self, H2Stream s, int64_t n) except -1:
+        # n received octets are consumed: let the peer send them again, one WINDOW_UPDATE per
+        # half window for the connection and for the stream (RFC 9113 §6.9).
+        cdef int64_t release
+        if n <= 0:
+            return 0
+        self._conn_recv_release += n
+        if self._conn_recv_release >= (self._conn_recv_size >> 1) or self._conn_recv_window == 0:
+            release = self._conn_recv_release
+            self._conn_recv_release = 0
+            self._conn_recv_window += release
+            self._write_window_update(0, release)
+        if s is not None and not s.remote_ended:
+            s.recv_release += n
+            if s.recv_release >= (self._stream_recv_size >> 1) or s.recv_window == 0:
+                release = s.recv_release
+                s.recv_release = 0
+                s.recv_window += release
+                self._write_window_update(s.stream_id, release)
+        return 0
+
+    def _release(self, uint32_t stream_id, int64_t nbytes):
+        """Give back ``nbytes`` of DATA that Python consumed (plain bodies, early data, DATA
+        on closed streams): to the stream if it is still known, and to the connection."""
+        self._give_back(self._lookup(stream_id) if stream_id else None, nbytes)
+
+    def acknowledge(self, uint32_t stream_id, nbytes):
+        """Tell the connection that the application consumed ``nbytes`` of messages on
+        ``stream_id``, so their flow-control window can be given back (only needed with
+        ``Config(release_on_consume=True)``; ``event.nbytes`` is what a message counts).
+
+        Acknowledging on a stream that has gone is harmless: its bytes went back to the
+        connection when it closed.
+        """
+        cdef H2Stream s = self._lookup(stream_id)
+        cdef int64_t n
+        if nbytes < 0:
+            raise ValueError("nbytes must not be negative")
+        if s is None:
+            return
+        if nbytes > s.recv_held:
+            raise LocalProtocolError("acknowledge(%d, %d): only %d bytes of messages are held on "
+                                     "that stream" % (stream_id, nbytes, s.recv_held))
+        n = nbytes
+        s.recv_held -= n
+        self._conn_recv_held -= n
+        self._give_back(s, n)
+
+    # -- output buffer --------------------------------------------------------------------------
+
+    cdef unsigned char* _reserve(self, Py_ssize_t n) except NULL:
+        cdef Py_ssize_t cap
+        cdef unsigned char* grown
+        if self._olen + n > self._ocap:
+            cap = max(self._olen + n, self._ocap * 2, <Py_ssize_t>4096)
+            grown = <unsigned char*>PyMem_Realloc(self._obuf, cap)
+            if grown is NULL:
+                raise MemoryError()
+            self._obuf = grown
+            self._ocap = cap
+        self._olen += n
+        return self._obuf + self._olen - n
+
+    cdef int _write_window_update(self, uint32_t stream_id, int64_t increment) except -1:
+        cdef unsigned char* w = self._reserve(_FRAME_HEADER_SIZE + 4)
+        _put_frame_header(w, 4, _WINDOW_UPDATE, 0, stream_id)
+        _put32(w + _FRAME_HEADER_SIZE, <uint32_t>increment)
+        return 0
+
+    def _write(self, data):
+        """Queue bytes (whole frames) for the peer, ahead of nothing: in call order."""
+        cdef Py_buffer view
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            memcpy(self._reserve(view.len), view.buf, view.len)
+        finally:
+            PyBuffer_Release(&view)
+
+    @property
+    def _output_size(self):
+        return self._olen
+
+    def data_to_send(self, amount=None):
+        """The bytes to write to the peer, and forget them.  ``amount`` limits how many."""
+        cdef Py_ssize_t n = self._olen
+        cdef bytes out
+        if amount is not None:
+            if amount < 0:
+                raise ValueError("amount must not be negative")
+            n = min(n, <Py_ssize_t>amount)
+        out = PyBytes_FromStringAndSize(<const char*>self._obuf, n)
+        if n < self._olen:
+            memmove(self._obuf, self._obuf + n, self._olen - n)
+        self._olen -= n
+        if self._olen == 0 and self._ocap > _KEEP_OUTPUT:
+            PyMem_Free(self._obuf)              # a burst is over: do not sit on its memory
+            self._obuf = NULL
+            self._ocap = 0
+        return out
+
+    # -- sending ------------------------------------------------------------------------------
+
+    cdef inline H2Stream _websocket(self, uint32_t stream_id):
+        cdef H2Stream s = self._lookup(stream_id)
+        if s is None or not s.ws_open:
+            raise LocalProtocolError("stream %d carries no open WebSocket (never opened, not yet "
+                                     "accepted, closing or closed)" % stream_id)
+        return s
+
+    def send_message(self, uint32_t stream_id, data):
+        """Send one WebSocket message: ``str`` as text, any bytes-like object as binary."""
+        cdef H2Stream s = self._websocket(stream_id)
+        cdef Py_buffer view
+        cdef const char* p
+        cdef Py_ssize_t n
+        if PyUnicode_Check(data):
+            p = PyUnicode_AsUTF8AndSize(data, &n)
+            self._send_ws(s, 0x81, <const unsigned char*>p, n, False)
+        elif PyBytes_CheckExact(data):
+            self._send_ws(s, 0x82, <const unsigned char*>PyBytes_AS_STRING(data),
+                          PyBytes_GET_SIZE(data), False)
+        else:
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+            try:
+                self._send_ws(s, 0x82, <const unsigned char*>view.buf, view.len, False)
+            finally:
+                PyBuffer_Release(&view)
+
+    def _send_ws_frame(self, uint32_t stream_id, int b0, payload, bint end_stream=False):
+        """Send one WebSocket frame (first octet ``b0``) on a stream the Python side vouches
+        for: control frames, fragments.  ``end_stream`` ends our side after it."""
+        cdef H2Stream s = self._lookup(stream_id)
+        cdef Py_buffer view
+        if s is None:
+            raise LocalProtocolError("stream %d is not open" % stream_id)
+        PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE)
+        try:
+            self._send_ws(s, b0, <const unsigned char*>view.buf, view.len, end_stream)
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef int _send_ws(self, H2Stream s, int b0, const unsigned char* p, Py_ssize_t n,
+                      bint end_stream) except -1:
+        cdef const uint8_t* key = _next_mask_key() if self._mask_outgoing else NULL
+        cdef Py_ssize_t hlen = (2 if n < 126 else 4 if n <= 0xFFFF else 10) + (4 if key is not NULL else 0)
+        cdef Py_ssize_t total = hlen + n
+        cdef unsigned char* w
+        cdef bytes frame
+        if s.local_ended or s.pending_end:
+            raise LocalProtocolError("stream %d: our side has ended" % s.stream_id)
+        if (s.pending_bytes == 0 and total <= self._max_outgoing_frame
+                and total <= self._conn_send_window and total <= s.send_window):
+            # The common case: one DATA frame, written straight into the output.
+            w = self._reserve(_FRAME_HEADER_SIZE + total)
+            _put_frame_header(w, <uint32_t>total, _DATA, _FLAG_END_STREAM if end_stream else 0,
+                              s.stream_id)
+            w += _FRAME_HEADER_SIZE
+            w += _write_ws_header(w, b0, <uint64_t>n, key)
+            if key is not NULL:
+                ws2fast_mask(w, p, n, key, 0)
+            elif n:
+                memcpy(w, p, n)
+            self._conn_send_window -= total
+            s.send_window -= total
+            if end_stream:
+                s.local_ended = True
+            return 0
+        frame = PyBytes_FromStringAndSize(NULL, total)
+        w = <unsigned char*>PyBytes_AS_STRING(frame)
+        w += _write_ws_header(w, b0, <uint64_t>n, key)
+        if key is not NULL:
+            ws2fast_mask(w, p, n, key, 0)
+        elif n:
+            memcpy(w, p, n)
+        self._queue(s, frame, end_stream)
+        return 0
+
+    def _send_data(self, uint32_t stream_id, data, bint end_stream=False):
+        """Send DATA on a stream (a plain body), as the windows allow; the rest waits."""
+        cdef H2Stream s = self._lookup(stream_id)
+        if s is None:
+            raise LocalProtocolError("stream %d is not open" % stream_id)
+        if s.local_ended or s.pending_end:
+            raise LocalProtocolError("stream %d: our side has ended" % stream_id)
+        self._queue(s, bytes(data), end_stream)
+
+    cdef int _queue(self, H2Stream s, bytes chunk, bint end_stream) except -1:
+        if PyBytes_GET_SIZE(chunk):
+            s._pending.append(chunk)
+            s.pending_bytes += PyBytes_GET_SIZE(chunk)
+        if end_stream:
+            s.pending_end = True
+        return self._flush(s)
+
+    cdef int _flush(self, H2Stream s) except -1:
+        # Write as much of the stream's queue as the windows allow, in DATA frames no larger
+        # than the peer's SETTINGS_MAX_FRAME_SIZE.
+        cdef int64_t avail
+        cdef Py_ssize_t n, take, left
+        cdef bint end
+        cdef unsigned char* w
+        cdef bytes head
+        while s.pending_bytes:
+            avail = min(self._conn_send_window, s.send_window, self._max_outgoing_frame)
+            if avail <= 0:
+                break
+            n = <Py_ssize_t>min(avail, <int64_t>s.pending_bytes)
+            end = s.pending_end and n == s.pending_bytes
+            w = self._reserve(_FRAME_HEADER_SIZE + n)
+            _put_frame_header(w, <uint32_t>n, _DATA, _FLAG_END_STREAM if end else 0, s.stream_id)
+            w += _FRAME_HEADER_SIZE
+            left = n
+            while left:
+                head = <bytes>s._pending[0]
+                take = min(left, PyBytes_GET_SIZE(head) - s._pending_offset)
+                memcpy(w, PyBytes_AS_STRING(head) + s._pending_offset, take)
+                w += take
+                left -= take
+                s._pending_offset += take
+                if s._pending_offset == PyBytes_GET_SIZE(head):
+                    del s._pending[0]
+                    s._pending_offset = 0
+            s.pending_bytes -= n
+            self._conn_send_window -= n
+            s.send_window -= n
+            if end:
+                s.pending_end = False
+                s.local_ended = True
+        if s.pending_bytes == 0 and s.pending_end:
+            w = self._reserve(_FRAME_HEADER_SIZE)       # an empty DATA frame needs no window
+            _put_frame_header(w, 0, _DATA, _FLAG_END_STREAM, s.stream_id)
+            s.pending_end = False
+            s.local_ended = True
+        if s.pending_bytes:
+            self._blocked.add(s)
+        else:
+            self._blocked.discard(s)
+        return 0
+
+    def _window_update(self, uint32_t stream_id, int64_t increment):
+        """The peer opened a send window: returns 0, or FLOW_CONTROL_ERROR when the window
+        would pass 2^31-1 (RFC 9113 §6.9.1) -- for the connection if ``stream_id`` is 0."""
+        cdef H2Stream s
+        if stream_id == 0:
+            if self._conn_send_window + increment > _MAX_WINDOW:
+                return _FLOW_CONTROL_ERROR
+            self._conn_send_window += increment
+            self._flush_blocked()
+            return 0
+        s = self._lookup(stream_id)
+        if s is None:
+            return 0
+        if s.send_window + increment > _MAX_WINDOW:
+            return _FLOW_CONTROL_ERROR
+        s.send_window += increment
+        if s.pending_bytes or s.pending_end:
+            self._flush(s)
+        return 0
+
+    def _initial_window_changed(self, int64_t delta):
+        """SETTINGS_INITIAL_WINDOW_SIZE changed by ``delta``: every stream's send window moves
+        by it (and may go negative).  Returns FLOW_CONTROL_ERROR if one would pass 2^31-1
+        (RFC 9113 §6.9.2), else 0."""
+        cdef H2Stream s
+        for s in self._streams_c.values():
+            if s.send_window + delta > _MAX_WINDOW:
+                return _FLOW_CONTROL_ERROR
+        for s in self._streams_c.values():
+            s.send_window += delta
+        self._flush_blocked()
+        return 0
+
+    def _max_frame_changed(self):
+        self._flush_blocked()
+
+    cdef int _flush_blocked(self) except -1:
+        cdef H2Stream s
+        if not self._blocked:
+            return 0
+        for s in sorted(self._blocked, key=_stream_order):
+            if self._conn_send_window <= 0:
+                break
+            self._flush(s)
+        return 0
+
+    def outgoing_buffered(self, uint32_t stream_id):
+        """Bytes queued on ``stream_id`` that wait for flow-control window (0 if none)."""
+        cdef H2Stream s = self._lookup(stream_id)
+        return 0 if s is None else s.pending_bytes
+
+    def local_window(self, uint32_t stream_id=0):
+        """How many DATA octets we may send now on ``stream_id`` (0: the connection's)."""
+        cdef H2Stream s
+        if stream_id == 0:
+            return self._conn_send_window
+        s = self._lookup(stream_id)
+        if s is None:
+            raise LocalProtocolError("stream %d is not open" % stream_id)
+        return min(self._conn_send_window, s.send_window)
+
+
+def _stream_order(H2Stream s):
+    return s.stream_id

@@ -1,0 +1,96 @@
+"""Config: every limit and policy of a connection, with safe defaults.
+
+One frozen object, shared by :class:`~ws2fast.H2Connection` and
+:class:`~ws2fast.H1Connection` (and later the asyncio layer).  Change a field with
+:func:`dataclasses.replace` or by passing keywords: ``Config(max_message_size=16 << 20)``.
+Every field is checked when the object is made, so a bad value fails where it was written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+
+__all__ = ["Config"]
+
+_MAX_WINDOW = 2**31 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Limits and policies.  Sizes are in bytes, times in seconds."""
+
+    # -- HTTP/2 settings we advertise (RFC 9113 §6.5.2) -----------------------------------------
+    #: SETTINGS_HEADER_TABLE_SIZE: the HPACK table the peer may make us keep.
+    header_table_size: int = 4096
+    #: SETTINGS_MAX_CONCURRENT_STREAMS: streams the peer may have open at once.
+    max_concurrent_streams: int = 100
+    #: SETTINGS_INITIAL_WINDOW_SIZE: what the peer may send on a stream before we release.
+    initial_window_size: int = 262144
+    #: The connection-level receive window (raised from 65,535 by a WINDOW_UPDATE at start).
+    connection_window_size: int = 1048576
+    #: SETTINGS_MAX_FRAME_SIZE: the largest frame payload we accept.
+    max_frame_size: int = 16384
+    #: SETTINGS_MAX_HEADER_LIST_SIZE: the decoded header list we accept (RFC 9113 §6.5.2);
+    #: a larger request is answered 431, a larger response reset.
+    max_header_list_size: int = 65536
+    #: Header block bytes (HEADERS + CONTINUATION fragments) we buffer for one block.
+    max_header_block_size: int = 131072
+    #: Server: advertise SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 (RFC 8441 §3).
+    enable_connect_protocol: bool = True
+
+    # -- WebSocket ------------------------------------------------------------------------------
+    #: The largest WebSocket message accepted (closed with 1009 beyond).  None: no limit.
+    max_message_size: int | None = 1048576
+    #: Answer WebSocket pings with pongs automatically.
+    auto_pong: bool = True
+    #: Echo a received Close frame automatically (completing the close handshake).
+    auto_close: bool = True
+    #: Release receive window only as the application acknowledges messages
+    #: (``H2Connection.acknowledge``) instead of as they are parsed: backpressure.
+    release_on_consume: bool = False
+    #: Client: send extended CONNECT only after the server's SETTINGS allowed it (RFC 8441 §3).
+    require_connect_protocol_setting: bool = True
+
+    # -- time -----------------------------------------------------------------------------------
+    #: How long our SETTINGS may wait for an ACK (RFC 9113 §6.5.3: SETTINGS_TIMEOUT).
+    settings_ack_timeout: float = 10.0
+    #: How long a WebSocket stream may stay open once its close handshake is done (or once we
+    #: sent Close) before it is reset; it frees the stream's concurrency slot.
+    close_timeout: float = 3.0
+    #: Closed stream ids remembered (to tell "closed" from "never opened").
+    max_closed_streams_remembered: int = 2048
+    #: The clock for timeouts; injectable for tests.
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_range("header_table_size", self.header_table_size, 0, 2**32 - 1)
+        _check_range("max_concurrent_streams", self.max_concurrent_streams, 0, 2**32 - 1)
+        _check_range("initial_window_size", self.initial_window_size, 0, _MAX_WINDOW)
+        _check_range("connection_window_size", self.connection_window_size, 65535, _MAX_WINDOW)
+        _check_range("max_frame_size", self.max_frame_size, 16384, 2**24 - 1)
+        _check_range("max_header_list_size", self.max_header_list_size, 0, 2**32 - 1)
+        _check_range("max_header_block_size", self.max_header_block_size, 1, 2**32 - 1)
+        if self.max_message_size is not None:
+            _check_range("max_message_size", self.max_message_size, 0, 2**63 - 1)
+        for name in ("settings_ack_timeout", "close_timeout"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+        _check_range("max_closed_streams_remembered", self.max_closed_streams_remembered, 0, 2**31)
+
+    def __repr__(self) -> str:
+        changed = [
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if f.compare and getattr(self, f.name) != f.default
+        ]
+        return "Config(" + ", ".join(changed) + ")"
+
+
+def _check_range(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be within {low}..{high}, not {value}")
