@@ -5,9 +5,14 @@ Layers (imports point downward only):
 - ``ws2fast.frames``, ``ws2fast.hpack``: the compiled HTTP/2 wire codecs (``ws2fast._core``).
 - ``ws2fast.wsframes``: the compiled WebSocket frame codec, mask kernels and message events.
 - ``ws2fast.errors``: wire-code enums; ``ws2fast.exceptions``: the exception tree.
+- ``ws2fast.H2Connection`` (``h2connection``): the sans-IO HTTP/2 connection carrying
+  WebSockets (RFC 8441) and plain requests; ``ws2fast.events``: what it returns;
+  ``ws2fast.Config``: every limit; ``ws2fast.handshake``: header validation and handshakes.
 """
 
-from . import errors, exceptions, frames, hpack, wsframes
+from . import errors, events, exceptions, frames, handshake, hpack, wsframes
+from .config import Config
+from .h2connection import H2Connection
 from .errors import CloseCode, ErrorCode, FrameType, Opcode, SettingCode
 from .exceptions import (
     FrameError,
@@ -23,6 +28,10 @@ from .exceptions import (
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Config",
+    "H2Connection",
+    "events",
+    "handshake",
     "errors",
     "exceptions",
     "frames",

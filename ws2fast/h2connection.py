@@ -797,6 +797,8 @@ class H2Connection(H2Core):
             self._websocket_done(s, events)
         elif not info.websocket:
             events.append(StreamEnded(s.stream_id))
+            if info.phase == "rejected":
+                self._end_local(s)          # our extended CONNECT is over too
         self._lingering.add(s.stream_id)
 
     def _reap(self) -> None:
