@@ -324,3 +324,510 @@ def test_bad_preface(wire):
 
 def test_preface_is_24_octets():
     assert len(PREFACE) == 24 and PREFACE == b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+# ============================================================================================
+# Connection-level rules (ws2fast.H2Connection), driven by a raw peer.  Each asserts the exact
+# GOAWAY / RST_STREAM code, and for stream errors that the other streams keep working.
+# ============================================================================================
+
+from hyperframe import frame as hf  # noqa: E402
+
+from tests.rawpeer import (  # noqa: E402
+    CONNECT,
+    RawPeer,
+    client_pair,
+    goaway,
+    open_websocket,
+    rst,
+    server_pair,
+    status,
+)
+from ws2fast import Config, H2Connection  # noqa: E402
+from ws2fast._core import build_settings  # noqa: E402
+from ws2fast.errors import SettingCode  # noqa: E402
+from ws2fast.events import (  # noqa: E402
+    ConnectionTerminated,
+    DataReceived,
+    PingAcknowledged,
+    PingReceived,
+    RequestReceived,
+    SettingsAcknowledged,
+    StreamEnded,
+    StreamReset,
+    TextMessage,
+    TrailersReceived,
+    WebSocketClosed,
+    WebSocketRejected,
+)
+from ws2fast.exceptions import LocalProtocolError  # noqa: E402
+
+GET = [(b":method", b"GET"), (b":scheme", b"https"), (b":path", b"/"), (b":authority", b"a.test")]
+
+
+def _works(peer: RawPeer, sid: int) -> None:
+    events = peer.send(peer.ws(sid, 1, "still"))
+    assert TextMessage("still", sid) in events
+
+
+def _conn_error(peer: RawPeer, code: int, *frames) -> list:
+    events = peer.send(*frames)
+    assert goaway(peer.read()) == [code]
+    (terminated,) = [e for e in events if isinstance(e, ConnectionTerminated)]
+    assert terminated.error_code == code and not terminated.remote
+    # after it, only the streams' terminal events
+    assert all(isinstance(e, (WebSocketClosed, WebSocketRejected, StreamReset))
+               for e in events[events.index(terminated) + 1:])
+    assert peer.send(peer.ws(1, 1, "x")) == []          # the connection is over
+    return events
+
+
+def _stream_error(peer: RawPeer, sid: int, code: int, *frames) -> list:
+    events = peer.send(*frames)
+    frames_out = peer.read()
+    assert rst(frames_out) == {sid: code}
+    assert goaway(frames_out) == []
+    return events
+
+
+# §3.4 preface, §6.5 SETTINGS ------------------------------------------------------------------
+
+def test_connection_invalid_client_preface_is_goaway_protocol_error():
+    ours = H2Connection(client_side=False)
+    ours.initiate()
+    peer = RawPeer(ours)
+    peer.read()
+    events = peer.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert goaway(peer.read()) == [PROTOCOL_ERROR]
+    assert isinstance(events[-1], ConnectionTerminated)
+
+
+def test_connection_settings_are_acknowledged_and_ours_take_effect_on_ack():
+    ours = H2Connection(client_side=False, config=Config(header_table_size=0))
+    ours.initiate()
+    peer = RawPeer(ours)
+    peer.read()
+    events = peer.send(PREFACE, peer.settings(MAX_FRAME_SIZE=20000))
+    acks = [f for f in peer.read() if isinstance(f, hf.SettingsFrame) and "ACK" in f.flags]
+    assert len(acks) == 1
+    assert ours.remote_settings[SettingCode.MAX_FRAME_SIZE] == 20000
+    assert ours.settings_ack_pending
+    events = peer.send(peer.settings(ack=True))
+    assert isinstance(events[0], SettingsAcknowledged)
+    assert events[0].settings[SettingCode.HEADER_TABLE_SIZE] == 0
+    assert not ours.settings_ack_pending
+
+
+def test_connection_settings_ack_timeout_is_goaway_settings_timeout():
+    now = [100.0]
+    ours = H2Connection(client_side=True, config=Config(settings_ack_timeout=5, clock=lambda: now[0]))
+    ours.initiate()
+    peer = RawPeer(ours)
+    peer.read()
+    assert ours.next_timeout() == 105.0
+    now[0] = 104.9
+    assert ours.handle_timeouts() == []
+    now[0] = 105.0
+    events = ours.handle_timeouts()
+    assert goaway(peer.read()) == [ErrorCode.SETTINGS_TIMEOUT]
+    assert events[0].error_code == ErrorCode.SETTINGS_TIMEOUT
+
+
+def test_connection_client_sends_enable_push_0_and_refuses_push_promise():
+    ours = H2Connection(client_side=True)
+    ours.initiate()
+    peer = RawPeer(ours)
+    (settings,) = [f for f in peer.read() if isinstance(f, hf.SettingsFrame)]
+    assert settings.settings[hf.SettingsFrame.ENABLE_PUSH] == 0
+    peer.send(peer.settings(ENABLE_CONNECT_PROTOCOL=1))
+    sid = ours.send_request("GET", "/", "a.test")
+    peer.read()
+    push = hf.PushPromiseFrame(sid, promised_stream_id=2, data=peer.encoder.encode(GET), flags=["END_HEADERS"])
+    _conn_error(peer, PROTOCOL_ERROR, push)
+
+
+def test_connection_server_must_not_set_enable_push_1():
+    ours = H2Connection(client_side=True)
+    ours.initiate()
+    peer = RawPeer(ours)
+    peer.read()
+    _conn_error(peer, PROTOCOL_ERROR, peer.settings(ENABLE_PUSH=1))
+
+
+def test_connection_initial_window_change_applies_to_open_streams_and_may_go_negative():
+    peer = client_pair(ENABLE_CONNECT_PROTOCOL=1, INITIAL_WINDOW_SIZE=10000)
+    ours = peer.ours
+    sid = ours.open_websocket("/", "a.test")
+    peer.read()
+    peer.send(peer.headers(sid, [(b":status", b"200")]))
+    ours.send_message(sid, b"x" * 8000)             # 8,008 octets of window used
+    peer.read()
+    peer.send(peer.settings(INITIAL_WINDOW_SIZE=1000))
+    assert ours.local_window(sid) == 1000 - 8008    # negative (RFC 9113 §6.9.2)
+    ours.send_message(sid, b"y" * 100)
+    assert [f for f in peer.read() if isinstance(f, hf.DataFrame)] == []
+    assert ours.outgoing_buffered(sid) == 106
+    peer.send(hf.WindowUpdateFrame(sid, window_increment=7008 + 105))
+    assert [len(f.data) for f in peer.read() if isinstance(f, hf.DataFrame)] == [105]
+    peer.send(hf.WindowUpdateFrame(sid, window_increment=1))
+    data = [f for f in peer.read() if isinstance(f, hf.DataFrame)]
+    assert [len(f.data) for f in data] == [1]
+    assert ours.outgoing_buffered(sid) == 0
+
+
+def test_connection_initial_window_change_past_2_31_is_flow_control_error():
+    peer = client_pair(ENABLE_CONNECT_PROTOCOL=1)
+    sid = peer.ours.open_websocket("/", "a.test")
+    peer.send(hf.WindowUpdateFrame(sid, window_increment=2**31 - 1 - 65535))
+    _conn_error(peer, FLOW_CONTROL_ERROR, peer.settings(INITIAL_WINDOW_SIZE=65536))
+
+
+def test_connection_peer_max_frame_size_bounds_our_data_frames():
+    for size in (16384, 20000):
+        peer = client_pair(ENABLE_CONNECT_PROTOCOL=1, MAX_FRAME_SIZE=size, INITIAL_WINDOW_SIZE=2**20)
+        peer.send(hf.WindowUpdateFrame(0, window_increment=2**20))
+        sid = peer.ours.open_websocket("/", "a.test")
+        peer.send(peer.headers(sid, [(b":status", b"200")]))
+        peer.read()
+        peer.ours.send_message(sid, b"z" * 100_000)
+        lengths = [len(f.data) for f in peer.read() if isinstance(f, hf.DataFrame)]
+        assert max(lengths) == size and sum(lengths) == 100_000 + 14
+
+
+# §5.1 stream states, §5.1.1 stream ids, §5.1.2 concurrency -------------------------------------
+
+def test_connection_client_stream_with_even_id_is_protocol_error():
+    peer = server_pair()
+    _conn_error(peer, PROTOCOL_ERROR, peer.headers(2, GET, end_stream=True))
+
+
+def test_connection_stream_ids_must_increase():
+    peer = server_pair()
+    peer.send(peer.headers(5, GET, end_stream=True))
+    _conn_error(peer, PROTOCOL_ERROR, peer.headers(3, GET, end_stream=True))
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: p.data(7, b"x"),
+    lambda p: hf.RstStreamFrame(7, error_code=8),
+    lambda p: hf.WindowUpdateFrame(7, window_increment=1),
+], ids=["DATA", "RST_STREAM", "WINDOW_UPDATE"])
+def test_connection_frames_on_idle_streams_are_protocol_errors(make):
+    peer = server_pair()
+    open_websocket(peer, 1)
+    _conn_error(peer, PROTOCOL_ERROR, make(peer))
+
+
+def test_connection_priority_on_idle_stream_is_fine_and_opens_nothing():
+    peer = server_pair()
+    open_websocket(peer, 1)
+    assert peer.send(hf.PriorityFrame(9, depends_on=1, stream_weight=20)) == []
+    assert rst(peer.read()) == {} and 9 not in peer.ours.streams
+    open_websocket(peer, 3)                    # 3 < 9 is still a fine new stream
+    _works(peer, 3)
+
+
+def test_connection_max_concurrent_streams_refuses_the_extra_stream_only():
+    peer = server_pair(Config(max_concurrent_streams=2))
+    open_websocket(peer, 1)
+    open_websocket(peer, 3)
+    events = _stream_error(peer, 5, ErrorCode.REFUSED_STREAM, peer.headers(5, CONNECT))
+    assert events == [StreamReset(5, ErrorCode.REFUSED_STREAM, False, events[0].message)]
+    _works(peer, 1)
+    _works(peer, 3)
+
+
+def test_connection_data_after_end_stream_is_stream_closed():
+    peer = server_pair()
+    open_websocket(peer, 1)
+    peer.send(peer.headers(3, GET, end_stream=True))
+    _stream_error(peer, 3, ErrorCode.STREAM_CLOSED, peer.data(3, b"late"))
+    _works(peer, 1)
+
+
+def test_connection_client_must_not_open_more_than_the_server_allows():
+    peer = client_pair(ENABLE_CONNECT_PROTOCOL=1, MAX_CONCURRENT_STREAMS=1)
+    peer.ours.open_websocket("/", "a.test")
+    with pytest.raises(LocalProtocolError, match="concurrent"):
+        peer.ours.open_websocket("/", "a.test")
+
+
+# §6.9 flow control ----------------------------------------------------------------------------
+
+def test_connection_data_beyond_the_connection_window_is_flow_control_error():
+    config = Config(connection_window_size=65535, initial_window_size=2**20, release_on_consume=True)
+    peer = server_pair(config)
+    open_websocket(peer, 1)
+    message = peer.ws(1, 2, b"x" * 70000).data
+    frames = [peer.data(1, message[i:i + 16384]) for i in range(0, 65536, 16384)]
+    # 65,536 octets against a window of 65,535 (nothing released: the message is not consumed)
+    _conn_error(peer, FLOW_CONTROL_ERROR, *frames)
+
+
+def test_connection_data_beyond_a_stream_window_resets_that_stream_only():
+    peer = server_pair(Config(initial_window_size=1000))
+    open_websocket(peer, 1)
+    open_websocket(peer, 3)
+    events = _stream_error(peer, 1, FLOW_CONTROL_ERROR, peer.data(1, b"x" * 1001))
+    assert [type(e) for e in events] == [WebSocketClosed]
+    _works(peer, 3)
+
+
+def test_connection_window_update_overflow():
+    peer = server_pair()
+    open_websocket(peer, 1)
+    open_websocket(peer, 3)
+    _stream_error(peer, 1, FLOW_CONTROL_ERROR, hf.WindowUpdateFrame(1, window_increment=2**31 - 1))
+    _works(peer, 3)
+    _conn_error(peer, FLOW_CONTROL_ERROR, hf.WindowUpdateFrame(0, window_increment=2**31 - 1))
+
+
+def test_connection_window_update_of_zero_on_a_stream_is_a_stream_error():
+    peer = server_pair()
+    open_websocket(peer, 1)
+    open_websocket(peer, 3)
+    _stream_error(peer, 1, PROTOCOL_ERROR, raw(FrameType.WINDOW_UPDATE, 0, 1, b"\0\0\0\0"))
+    _works(peer, 3)
+
+
+def test_connection_window_updates_are_batched_one_per_half_window():
+    peer = server_pair(Config(initial_window_size=65536, connection_window_size=2**20))
+    open_websocket(peer, 1)
+    message = peer.ws(1, 2, b"m" * 1000)           # 1,008 octets per DATA frame
+    assert len(message.data) == 1008
+    for _ in range(200):
+        peer.send(message)
+    updates = [f for f in peer.read() if isinstance(f, hf.WindowUpdateFrame)]
+    stream = [f.window_increment for f in updates if f.stream_id == 1]
+    conn = [f.window_increment for f in updates if f.stream_id == 0]
+    assert len(stream) == 200 * 1008 // 32768 and all(i >= 32768 for i in stream)
+    assert conn == []                               # 201,600 < half of 1 MiB
+
+
+def test_connection_release_on_consume_waits_for_acknowledge():
+    peer = server_pair(Config(initial_window_size=4096, release_on_consume=True))
+    open_websocket(peer, 1)
+    events = []
+    for _ in range(3):
+        events += peer.send(peer.ws(1, 2, b"k" * 1000))
+    assert [f for f in peer.read() if isinstance(f, hf.WindowUpdateFrame) and f.stream_id == 1] == []
+    for event in events:
+        peer.ours.acknowledge(1, event.nbytes)
+    (update,) = [f for f in peer.read() if isinstance(f, hf.WindowUpdateFrame) and f.stream_id == 1]
+    assert update.window_increment == 3 * 1008
+    with pytest.raises(LocalProtocolError):
+        peer.ours.acknowledge(1, 1)
+
+
+# §8.2-§8.3 header validation ----------------------------------------------------------------
+
+@pytest.mark.parametrize("fields", [
+    GET + [(b"X-Upper", b"1")],
+    GET + [(b"connection", b"close")],
+    GET + [(b"keep-alive", b"1")],
+    GET + [(b"proxy-connection", b"1")],
+    GET + [(b"transfer-encoding", b"chunked")],
+    GET + [(b"upgrade", b"websocket")],
+    GET + [(b"te", b"gzip")],
+    [(b"x", b"1")] + GET,
+    GET + [(b":unknown", b"1")],
+    GET + [(b":path", b"/again")],
+    GET + [(b":status", b"200")],
+    [f for f in GET if f[0] != b":method"],
+    [f for f in GET if f[0] != b":scheme"],
+    [f for f in GET if f[0] != b":path"],
+    GET + [(b"x", b"a\r\nb")],
+    GET + [(b"x", b"a\0b")],
+    GET + [(b"x", b" padded")],
+], ids=["uppercase", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
+        "te-gzip", "pseudo-after-regular", "unknown-pseudo", "duplicate-pseudo", "response-pseudo",
+        "no-method", "no-scheme", "no-path", "crlf", "nul", "whitespace"])
+def test_connection_malformed_request_is_stream_protocol_error(fields):
+    peer = server_pair()
+    open_websocket(peer, 1)
+    events = _stream_error(peer, 3, PROTOCOL_ERROR, peer.headers(3, fields, end_stream=True))
+    assert [type(e) for e in events] == [StreamReset]
+    _works(peer, 1)
+
+
+def test_connection_te_trailers_is_allowed():
+    peer = server_pair()
+    (event,) = peer.send(peer.headers(1, GET + [(b"te", b"trailers")]))
+    assert isinstance(event, RequestReceived)
+
+
+@pytest.mark.parametrize("fields", [[(b"x", b"1")], [(b":status", b"200"), (b":path", b"/")],
+                                    [(b":status", b"20")]], ids=["no-status", "request-pseudo", "bad-status"])
+def test_connection_malformed_response_is_stream_protocol_error(fields):
+    peer = client_pair(ENABLE_CONNECT_PROTOCOL=1)
+    sid = peer.ours.send_request("GET", "/", "a.test")
+    peer.read()
+    events = _stream_error(peer, sid, PROTOCOL_ERROR, peer.headers(sid, fields, end_stream=True))
+    assert [type(e) for e in events] == [StreamReset]
+
+
+def test_connection_content_length_must_match_the_body():
+    peer = server_pair()
+    post = [(b":method", b"POST")] + GET[1:] + [(b"content-length", b"3")]
+    peer.send(peer.headers(1, post))
+    _stream_error(peer, 1, PROTOCOL_ERROR, peer.data(1, b"four", end_stream=True))
+    peer.send(peer.headers(3, post))
+    _stream_error(peer, 3, PROTOCOL_ERROR, peer.data(3, b"tw", end_stream=True))
+
+
+# §6.10 header blocks ----------------------------------------------------------------------------
+
+def test_connection_continuation_sequence_is_one_header_block():
+    peer = server_pair()
+    block = peer.encoder.encode(GET + [(b"x-long", b"v" * 3000)])
+    parts = [block[:10], block[10:1000], block[1000:]]
+    events = peer.send(hf.HeadersFrame(1, parts[0], flags=["END_STREAM"]),
+                       hf.ContinuationFrame(1, parts[1]),
+                       hf.ContinuationFrame(1, parts[2], flags=["END_HEADERS"]))
+    assert isinstance(events[0], RequestReceived) and events[0].headers == ((b"x-long", b"v" * 3000),)
+    assert events[1] == StreamEnded(1)
+
+
+@pytest.mark.parametrize("intruder", [
+    lambda p: hf.PingFrame(0, opaque_data=b"12345678"),
+    lambda p: p.data(1, b"x"),
+    lambda p: hf.ContinuationFrame(3, b"", flags=["END_HEADERS"]),
+    lambda p: raw(0xEE, 0, 0, b"unknown"),
+], ids=["PING", "DATA", "CONTINUATION-other-stream", "unknown-type"])
+def test_connection_any_other_frame_inside_a_header_block_is_protocol_error(intruder):
+    peer = server_pair()
+    block = peer.encoder.encode(GET)
+    _conn_error(peer, PROTOCOL_ERROR, hf.HeadersFrame(1, block[:5]), intruder(peer))
+
+
+def test_connection_header_block_larger_than_the_limit_is_enhance_your_calm():
+    peer = server_pair(Config(max_header_block_size=4096))
+    frames = [hf.HeadersFrame(1, b"\0" * 1000)] + [hf.ContinuationFrame(1, b"\0" * 1000) for _ in range(4)]
+    _conn_error(peer, ErrorCode.ENHANCE_YOUR_CALM, *frames)
+
+
+def test_connection_hpack_error_is_compression_error():
+    peer = server_pair()
+    bad = hf.HeadersFrame(1, b"\xff\xff\xff\xff\xff\xff", flags=["END_HEADERS"])
+    _conn_error(peer, ErrorCode.COMPRESSION_ERROR, bad)
+
+
+def test_connection_header_list_too_large_is_answered_431():
+    peer = server_pair(Config(max_header_list_size=1000))
+    open_websocket(peer, 1)
+    peer.send(peer.headers(3, GET + [(b"x-big", b"b" * 2000)], end_stream=True))
+    frames = peer.read()
+    assert status(frames, 3) == [b"431"]
+    _works(peer, 1)
+    (event,) = peer.send(peer.headers(5, GET, end_stream=True))[:1]   # the HPACK state held
+    assert isinstance(event, RequestReceived) and event.path == "/"
+
+
+def test_connection_trailers_end_the_stream_and_must_carry_end_stream():
+    peer = server_pair()
+    post = [(b":method", b"POST")] + GET[1:]
+    events = peer.send(peer.headers(1, post), peer.data(1, b"body"),
+                       peer.headers(1, [(b"x-checksum", b"abc")], end_stream=True))
+    assert [type(e) for e in events] == [RequestReceived, DataReceived, TrailersReceived, StreamEnded]
+    peer.send(peer.headers(3, post), peer.data(3, b"body"))
+    _stream_error(peer, 3, PROTOCOL_ERROR, peer.headers(3, [(b"x", b"1")]))
+
+
+# §6.3 PRIORITY, §6.7 PING, §6.8 GOAWAY, §5.5 unknown frames ------------------------------------
+
+def test_connection_priority_is_ignored_but_self_dependency_is_a_stream_error():
+    peer = server_pair()
+    open_websocket(peer, 1)
+    open_websocket(peer, 3)
+    assert peer.send(hf.PriorityFrame(1, depends_on=3, stream_weight=200)) == []
+    _stream_error(peer, 1, PROTOCOL_ERROR, hf.PriorityFrame(1, depends_on=1))
+    _works(peer, 3)
+
+
+def test_connection_ping_is_answered_with_the_same_payload():
+    peer = server_pair()
+    events = peer.send(hf.PingFrame(0, opaque_data=b"abcdefgh"))
+    assert events == [PingReceived(b"abcdefgh")]
+    (ack,) = [f for f in peer.read() if isinstance(f, hf.PingFrame)]
+    assert "ACK" in ack.flags and ack.opaque_data == b"abcdefgh"
+    peer.ours.send_http2_ping(b"12345678")
+    (ping,) = [f for f in peer.read() if isinstance(f, hf.PingFrame)]
+    assert ping.opaque_data == b"12345678" and "ACK" not in ping.flags
+    assert peer.send(hf.PingFrame(0, opaque_data=b"12345678", flags=["ACK"])) == [PingAcknowledged(b"12345678")]
+
+
+def test_connection_unknown_frame_types_are_ignored():
+    peer = server_pair()
+    open_websocket(peer, 1)
+    assert peer.send(raw(0xEE, 0xFF, 1, b"whatever"), raw(0x20, 0, 0, b"")) == []
+    assert goaway(peer.read()) == []
+    _works(peer, 1)
+
+
+def test_connection_goaway_from_us_drains_gracefully():
+    peer = server_pair()
+    open_websocket(peer, 1)
+    peer.ours.close()
+    (frame,) = [f for f in peer.read() if isinstance(f, hf.GoAwayFrame)]
+    assert (frame.last_stream_id, frame.error_code) == (1, ErrorCode.NO_ERROR)
+    _works(peer, 1)                                 # open streams finish
+    assert peer.send(peer.headers(3, CONNECT)) == []
+    assert rst(peer.read()) == {3: ErrorCode.REFUSED_STREAM}
+
+
+def test_connection_goaway_from_the_peer_reports_unprocessed_streams():
+    peer = client_pair(ENABLE_CONNECT_PROTOCOL=1)
+    a = peer.ours.open_websocket("/", "a.test")
+    b = peer.ours.send_request("GET", "/", "a.test")
+    peer.send(peer.headers(a, [(b":status", b"200")]))
+    events = peer.send(hf.GoAwayFrame(0, last_stream_id=a, error_code=0, additional_data=b"bye"))
+    assert events[0] == ConnectionTerminated(0, a, b"bye", True)
+    assert events[1] == StreamReset(b, ErrorCode.REFUSED_STREAM, True, events[1].message)
+    peer.ours.send_message(a, "still fine")
+    assert any(isinstance(f, hf.DataFrame) for f in peer.read())
+    with pytest.raises(LocalProtocolError, match="going away"):
+        peer.ours.open_websocket("/", "a.test")
+
+
+def test_connection_errors_never_raise_and_keep_the_events_before_them():
+    peer = server_pair()
+    open_websocket(peer, 1)
+    events = peer.send(peer.ws(1, 1, "first"), peer.ws(1, 1, "second"), raw(FrameType.PING, 0, 1, b"x" * 8))
+    assert events[:2] == [TextMessage("first", 1), TextMessage("second", 1)]
+    assert isinstance(events[2], ConnectionTerminated) and events[2].error_code == PROTOCOL_ERROR
+    assert events[3] == WebSocketClosed(1, 1006, "", PROTOCOL_ERROR)
+
+
+def test_connection_plain_requests_beside_websockets():
+    peer = server_pair()
+    open_websocket(peer, 1)
+    events = peer.send(peer.headers(3, [(b":method", b"POST")] + GET[1:]), peer.data(3, b"abc", end_stream=True))
+    assert events == [RequestReceived(3, "POST", "/", "a.test", "https", (), False),
+                      DataReceived(3, b"abc", 3), StreamEnded(3)]
+    peer.ours.send_response(3, 200, [(b"content-type", b"text/html")], b"<p>hi</p>")
+    frames = peer.read()
+    assert status(frames, 3) == [b"200"]
+    assert [(f.data, "END_STREAM" in f.flags) for f in frames if isinstance(f, hf.DataFrame)] == [(b"<p>hi</p>", True)]
+    assert 3 not in peer.ours.streams
+    _works(peer, 1)
+
+
+def test_connection_caller_misuse_raises_local_protocol_error():
+    peer = server_pair()
+    ours = peer.ours
+    for call in (lambda: ours.send_message(1, "x"), lambda: ours.accept_websocket(1),
+                 lambda: ours.open_websocket("/", "a"), lambda: ours.send_request("GET", "/", "a"),
+                 lambda: ours.send_response(1, 200), lambda: ours.close_websocket(1)):
+        with pytest.raises(LocalProtocolError):
+            call()
+    open_websocket(peer, 1)
+    with pytest.raises(LocalProtocolError):
+        ours.accept_websocket(1)
+    with pytest.raises(LocalProtocolError):
+        ours.send_http2_ping(b"short")
+    ours.close_websocket(1)
+    with pytest.raises(LocalProtocolError):
+        ours.send_message(1, "after close")
+    with pytest.raises(LocalProtocolError):
+        H2Connection(client_side=True).receive_data(b"")
+    assert build_settings  # the writers stay importable beside the connection

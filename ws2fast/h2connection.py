@@ -378,6 +378,11 @@ class H2Connection(H2Core):
             self._on_closed_stream(sid, "HEADERS", events)
             return
         if sid <= self._highest_peer_id:
+            if sid not in self._closed:
+                # Never opened, so implicitly closed by a higher id (RFC 9113 §5.1.1).
+                raise _ConnectionError(ErrorCode.PROTOCOL_ERROR,
+                                       f"HEADERS opening stream {sid} after stream "
+                                       f"{self._highest_peer_id}: ids must increase (RFC 9113 §5.1.1)")
             self._on_closed_stream(sid, "HEADERS", events)
             return
         if self.client_side:
