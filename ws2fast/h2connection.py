@@ -86,7 +86,11 @@ _DONE = "done"                # WebSocketClosed reported; the stream may linger 
 
 
 class _Info:
-    """The Python half of a stream's state (``H2Stream.info``)."""
+    """The Python half of a stream's state (``H2Stream.info``).
+
+    ``early`` holds DATA not yet delivered: a WebSocket's before it is accepted, or the pieces
+    of a plain body's DATA frame read so far.
+    """
 
     __slots__ = (
         "websocket", "phase", "local", "headers_in", "close_sent", "close_received",
@@ -582,7 +586,12 @@ class H2Connection(H2Core):
                                    f"body longer than content-length {info.content_length} "
                                    "(RFC 9113 §8.1.1)", events)
                 return
-            events.append(DataReceived(sid, bytes(piece), piece.frame_length if piece.last else 0))
+            # One DataReceived per DATA frame, whatever the reads (bounded by our frame size).
+            info.early.append(bytes(piece))
+        if piece.last and info.early:
+            data = info.early[0] if len(info.early) == 1 else b"".join(info.early)
+            info.early = []
+            events.append(DataReceived(sid, data, piece.frame_length))
         if piece.last:
             self._release(sid, piece.frame_length)
             if piece.end_stream:
@@ -926,8 +935,12 @@ class H2Connection(H2Core):
         """Server: accept a requested WebSocket with a 200 (RFC 8441 §5).
 
         Returns the events of messages the client sent before this answer (usually none).
+        If the stream was reset or closed since it was requested (its terminal event is in the
+        same batch as the request), this does nothing and returns [].
         """
         s = self._requested(stream_id)
+        if s is None:
+            return []
         info: _Info = s.info
         if subprotocol is not None and subprotocol not in info.offered_subprotocols:
             raise LocalProtocolError(f"subprotocol {subprotocol!r} was not offered "
@@ -970,8 +983,11 @@ class H2Connection(H2Core):
     def reject_websocket(self, stream_id: int, status: int = 403,
                          headers: Iterable[tuple[bytes | str, bytes | str]] = (),
                          body: bytes = b"") -> None:
-        """Server: refuse a requested WebSocket with a 4xx/5xx response (and optional body)."""
+        """Server: refuse a requested WebSocket with a 4xx/5xx response (and optional body).
+        Does nothing if the stream was reset or closed since it was requested."""
         s = self._requested(stream_id)
+        if s is None:
+            return
         if not 400 <= status <= 599:
             raise LocalProtocolError(f"a WebSocket is refused with a 4xx or 5xx status, not {status}")
         fields = [(b":status", str(status).encode())] + encode_headers(headers)
@@ -985,8 +1001,10 @@ class H2Connection(H2Core):
         self._lingering.add(stream_id)
         self._after_flush()
 
-    def _requested(self, stream_id: int) -> H2Stream:
+    def _requested(self, stream_id: int) -> H2Stream | None:
         s = self.streams.get(stream_id)
+        if s is None and stream_id in self._closed and self._peer_initiated(stream_id):
+            return None                     # gone already; its terminal event says so
         if s is None or not s.info.websocket or s.info.phase != _REQUESTED:
             raise LocalProtocolError(f"stream {stream_id} holds no WebSocket request awaiting an answer")
         return s

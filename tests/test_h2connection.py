@@ -1,0 +1,183 @@
+"""ws2fast.H2Connection as a module: chunking independence (Hypothesis), the compiled hot path
+against the Python path, Config, and the public surface."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+
+import hpack
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ws2fast
+from ws2fast import Config, H2Connection
+from ws2fast._core import (
+    PREFACE,
+    build_continuation,
+    build_data,
+    build_frame_header,
+    build_headers,
+    build_ping,
+    build_priority,
+    build_rst_stream,
+    build_settings,
+    build_window_update,
+    build_ws_close,
+    build_ws_frame,
+)
+from ws2fast.events import BinaryMessage, TextMessage, WebSocketRequested
+
+CONNECT = [(b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"https"),
+           (b":authority", b"c.test"), (b"sec-websocket-version", b"13")]
+
+
+def _record_client_conversation() -> tuple[bytes, bytes]:
+    """A client's whole side of a busy connection, built by hand: (opening, the rest).
+
+    The server accepts each WebSocket once the opening is read, so what it receives does not
+    depend on when it answered (an application that answers later sees the same messages,
+    only returned by accept_websocket).
+    """
+    enc = hpack.Encoder()
+    out = [PREFACE, build_settings({4: 100000}), build_settings(ack=True), build_window_update(0, 10000)]
+    for sid in (1, 3, 5):
+        block = enc.encode(CONNECT[:3] + [(b":path", f"/s{sid}".encode())] + CONNECT[3:])
+        if sid == 3:                                    # split across CONTINUATIONs
+            out += [build_headers(sid, block[:7], end_headers=False),
+                    build_continuation(sid, block[7:12], end_headers=False),
+                    build_continuation(sid, block[12:])]
+        else:
+            out.append(build_headers(sid, block))
+    out.append(build_headers(7, enc.encode([(b":method", b"POST"), (b":scheme", b"https"),
+                                            (b":path", b"/form"), (b":authority", b"c.test")])))
+    opening = b"".join(out)
+    out = []
+    for i in range(40):
+        sid = (1, 3, 5)[i % 3]
+        payload = bytes([i]) * (i * 37 % 300)
+        if i % 4 == 0:
+            out.append(build_data(sid, build_ws_frame(1, "é" * i + "x", mask=True)))
+        elif i % 4 == 1:
+            frame = build_ws_frame(2, payload, mask=True)
+            out.append(build_data(sid, frame, pad_length=i % 7))
+        elif i % 4 == 2:                                # fragmented, with a ping between
+            out.append(build_data(sid, build_ws_frame(2, payload[:5], fin=False, mask=True)
+                                  + build_ws_frame(9, b"p%d" % i, mask=True)
+                                  + build_ws_frame(0, payload[5:], mask=True)))
+        else:                                           # one WebSocket frame over 3 DATA frames
+            frame = build_ws_frame(2, payload, mask=True)
+            third = len(frame) // 3
+            out += [build_data(sid, frame[:third]), build_data(sid, frame[third:2 * third]),
+                    build_data(sid, frame[2 * third:])]
+        if i == 10:
+            out += [build_priority(1, 3, 200), build_ping(b"pingpong"),
+                    build_frame_header(0xEE, 0, 0, 3) + b"???", build_data(7, b"form-body", end_stream=True)]
+        if i == 20:
+            out.append(build_window_update(1, 5000))
+    out.append(build_data(1, build_ws_close(1000, "bye", mask=True)))
+    out.append(build_data(1, b"", end_stream=True))
+    out.append(build_rst_stream(3, 8))
+    out.append(build_data(5, build_ws_frame(1, "last", mask=True)))
+    return opening, b"".join(out)
+
+
+OPENING, REST = _record_client_conversation()
+CONVERSATION = OPENING + REST
+
+
+def _serve(chunks: list[bytes]) -> tuple[dict[int, list], list]:
+    """Serve the conversation cut into ``chunks`` (none straddles the opening's end)."""
+    conn = H2Connection(client_side=False)
+    conn.initiate()
+    per_stream: dict[int, list] = defaultdict(list)
+    connection_level: list = []
+
+    def take(events):
+        for event in events:
+            sid = getattr(event, "stream_id", None)
+            (per_stream[sid] if sid else connection_level).append(event)
+            if isinstance(event, WebSocketRequested):
+                take(conn.accept_websocket(sid))
+
+    for chunk in chunks:
+        take(conn.receive_data(chunk))
+        conn.data_to_send()
+    return dict(per_stream), connection_level
+
+
+def _cut(points: list[int]) -> list[bytes]:
+    points = sorted(set(points) | {len(OPENING)})
+    return [CONVERSATION[a:b] for a, b in zip([0] + points, points + [len(CONVERSATION)], strict=True)]
+
+
+REFERENCE = _serve(_cut([]))
+
+
+def test_recorded_conversation_gives_the_expected_events():
+    per_stream, connection_level = REFERENCE
+    assert [type(e).__name__ for e in connection_level] == [
+        "SettingsReceived", "SettingsAcknowledged", "PingReceived"]
+    texts = [e for e in per_stream[1] if isinstance(e, TextMessage)]
+    assert texts[0] == TextMessage("x", 1)
+    assert type(per_stream[1][-1]).__name__ == "WebSocketClosed"
+    assert per_stream[3][-1] == ws2fast.events.WebSocketClosed(3, 1006, "", 8)
+    assert per_stream[5][-1] == TextMessage("last", 5)
+    assert [type(e).__name__ for e in per_stream[7]] == ["RequestReceived", "DataReceived", "StreamEnded"]
+    assert sum(isinstance(e, BinaryMessage) for events in per_stream.values() for e in events) == 30
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(min_value=0, max_value=len(CONVERSATION)), max_size=60))
+def test_any_chunking_gives_identical_events(cuts):
+    assert _serve(_cut(cuts)) == REFERENCE
+
+
+def test_byte_by_byte_gives_identical_events():
+    assert _serve([CONVERSATION[i:i + 1] for i in range(len(CONVERSATION))]) == REFERENCE
+
+
+def test_memoryview_and_bytearray_input():
+    assert _serve([memoryview(c) for c in _cut([])]) == REFERENCE
+    assert _serve([bytearray(c) for c in _cut([])]) == REFERENCE
+
+
+def test_answering_late_returns_the_early_messages_from_accept():
+    # The whole conversation in one batch: the app accepts after the batch, and the messages
+    # that came before its answer are returned by accept_websocket -- none lost.
+    per_stream, _ = _serve([CONVERSATION])
+    assert per_stream[1] == REFERENCE[0][1] and per_stream[5] == REFERENCE[0][5]
+    # stream 3 was reset within that batch: its early messages died with it
+    assert [type(e).__name__ for e in per_stream[3]] == ["WebSocketRequested", "WebSocketClosed"]
+
+
+# -- Config ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field, value, error", [
+    ("max_frame_size", 16383, ValueError), ("max_frame_size", 2**24, ValueError),
+    ("initial_window_size", 2**31, ValueError), ("initial_window_size", -1, ValueError),
+    ("connection_window_size", 65534, ValueError), ("max_concurrent_streams", 2**32, ValueError),
+    ("header_table_size", "4096", TypeError), ("max_message_size", -1, ValueError),
+    ("close_timeout", 0, ValueError), ("settings_ack_timeout", -1, ValueError),
+    ("max_header_list_size", True, TypeError),
+])
+def test_config_rejects_out_of_range_values(field, value, error):
+    with pytest.raises(error, match=field):
+        Config(**{field: value})
+
+
+def test_config_limits_at_their_edges_are_accepted():
+    Config(max_frame_size=16384, initial_window_size=2**31 - 1, connection_window_size=65535)
+    c = Config(max_frame_size=2**24 - 1, initial_window_size=2**31 - 1, max_message_size=None)
+    assert c.max_frame_size == 2**24 - 1
+    assert "max_message_size=None" in repr(c) and "clock" not in repr(c)
+    assert dataclasses.replace(c, max_frame_size=16384).max_frame_size == 16384
+
+
+def test_public_surface():
+    for name in ws2fast.__all__:
+        assert hasattr(ws2fast, name), name
+    for name in ws2fast.events.__all__:
+        assert hasattr(ws2fast.events, name), name
+    assert ws2fast.H2Connection is H2Connection
