@@ -181,3 +181,112 @@ def test_public_surface():
     for name in ws2fast.events.__all__:
         assert hasattr(ws2fast.events, name), name
     assert ws2fast.H2Connection is H2Connection
+
+
+# -- WebSocket behaviour on an HTTP/2 stream --------------------------------------------------------
+
+from hyperframe import frame as hf  # noqa: E402
+
+from tests.rawpeer import CONNECT as RAW_CONNECT  # noqa: E402
+from tests.rawpeer import client_pair, goaway, open_websocket, rst, server_pair  # noqa: E402
+from ws2fast.events import CloseReceived, Ping, WebSocketClosed  # noqa: E402
+from ws2fast.exceptions import LocalProtocolError  # noqa: E402
+
+
+def _data(peer, sid):
+    return [f for f in peer.read() if isinstance(f, hf.DataFrame) and f.stream_id == sid]
+
+
+@pytest.mark.parametrize("size, closed", [(999, False), (1000, False), (1001, True)])
+def test_max_message_size_at_the_limit_over_h2(size, closed):
+    peer = server_pair(Config(max_message_size=1000))
+    open_websocket(peer, 1)
+    open_websocket(peer, 3)
+    events = peer.send(peer.ws(1, 2, b"m" * size))
+    if closed:
+        assert events == [WebSocketClosed(1, 1009, events[0].reason)]
+        (close,) = _data(peer, 1)
+        assert close.data[:4] == b"\x88" + bytes([len(close.data) - 2]) + b"\x03\xf1"
+        assert "END_STREAM" in close.flags
+        assert goaway(peer.read()) == []
+    else:
+        assert [e.nbytes for e in events] == [size]
+    assert peer.send(peer.ws(3, 1, "other")) == [TextMessage("other", 3)]
+
+
+def test_invalid_utf8_over_h2_closes_with_1007_and_spares_other_streams():
+    peer = server_pair()
+    open_websocket(peer, 1)
+    open_websocket(peer, 3)
+    events = peer.send(peer.ws(1, 2, b"fine"), peer.data(1, b"\x81\x82\0\0\0\0\xff\xfe"))
+    assert events[0].data == b"fine"
+    assert events[1] == WebSocketClosed(1, 1007, events[1].reason)
+    (close,) = _data(peer, 1)
+    assert close.data[2:4] == b"\x03\xef"
+    # anything later on that stream is dropped, but still counted for flow control
+    assert peer.send(peer.ws(1, 1, "ignored")) == []
+    assert peer.send(peer.ws(3, 1, "alive")) == [TextMessage("alive", 3)]
+
+
+def test_auto_pong_and_auto_close_can_be_turned_off():
+    peer = server_pair(Config(auto_pong=False, auto_close=False))
+    open_websocket(peer, 1)
+    assert peer.send(peer.ws(1, 9, b"p")) == [Ping(b"p", 1)]
+    assert _data(peer, 1) == []
+    peer.ours.send_pong(1, b"p")
+    assert _data(peer, 1)[0].data == b"\x8a\x01p"
+    assert peer.send(peer.ws(1, 8, b"\x03\xe8")) == [CloseReceived(1000, "", 1)]
+    assert _data(peer, 1) == []                            # no echo
+    peer.ours.close_websocket(1, 1000)
+    (close,) = _data(peer, 1)
+    assert "END_STREAM" in close.flags
+    assert peer.send(peer.data(1, b"", end_stream=True)) == [WebSocketClosed(1, 1000, "", None)]
+    assert peer.ours.streams == {}
+
+
+def test_fragmented_send_and_ping_from_our_client():
+    peer = client_pair(ENABLE_CONNECT_PROTOCOL=1)
+    sid = peer.ours.open_websocket("/", "a.test")
+    peer.send(peer.headers(sid, [(b":status", b"200")]))
+    peer.read()
+    peer.ours.send_fragment(sid, "he", first=True, fin=False, text=True)
+    peer.ours.ping(sid, b"x")
+    peer.ours.send_fragment(sid, "llo", first=False, fin=True)
+    frames = [f.data for f in _data(peer, sid)]
+    assert [f[0] for f in frames] == [0x01, 0x89, 0x80]
+    assert all(f[1] & 0x80 for f in frames)                # masked: we are the client
+    with pytest.raises(LocalProtocolError):
+        peer.ours.ping(sid, b"x" * 126)
+
+
+def test_close_timeout_resets_a_websocket_whose_peer_never_answers_close():
+    now = [0.0]
+    peer = server_pair(Config(close_timeout=2.0, clock=lambda: now[0]))
+    open_websocket(peer, 1)
+    peer.ours.close_websocket(1, 1001)
+    peer.read()
+    assert peer.ours.next_timeout() == 2.0
+    now[0] = 2.0
+    assert peer.ours.handle_timeouts() == [WebSocketClosed(1, 1006, "close timeout", 8)]
+    assert rst(peer.read()) == {1: 8}
+
+
+def test_release_on_consume_gives_held_bytes_back_when_a_stream_goes():
+    peer = server_pair(Config(release_on_consume=True, connection_window_size=65535))
+    open_websocket(peer, 1)
+    for _ in range(40):
+        peer.send(peer.ws(1, 2, b"h" * 1000))             # 40,320 octets held
+    before = [f for f in peer.read() if isinstance(f, hf.WindowUpdateFrame) and f.stream_id == 0]
+    assert before == []
+    peer.send(hf.RstStreamFrame(1, error_code=8))
+    (update,) = [f for f in peer.read() if isinstance(f, hf.WindowUpdateFrame) and f.stream_id == 0]
+    assert update.window_increment == 40 * 1008
+    peer.ours.acknowledge(1, 1000)                         # harmless once the stream is gone
+
+
+def test_early_messages_before_accept_are_returned_by_accept():
+    peer = server_pair()
+    events = peer.send(peer.headers(1, RAW_CONNECT), peer.ws(1, 1, "early"), peer.ws(1, 2, b"bird"))
+    assert [type(e) for e in events] == [ws2fast.events.WebSocketRequested]
+    early = peer.ours.accept_websocket(1)
+    assert [e.data for e in early] == ["early", b"bird"]
