@@ -831,3 +831,16 @@ def test_connection_caller_misuse_raises_local_protocol_error():
     with pytest.raises(LocalProtocolError):
         H2Connection(client_side=True).receive_data(b"")
     assert build_settings  # the writers stay importable beside the connection
+
+
+def test_connection_our_smaller_initial_window_applies_only_once_acknowledged():
+    # Before the ACK the peer may assume 65,535 (RFC 9113 §6.9.2); after it, 1,000.
+    ours = H2Connection(client_side=False, config=Config(initial_window_size=1000))
+    ours.initiate()
+    peer = RawPeer(ours)
+    peer.read()
+    post = [(b":method", b"POST")] + GET[1:]
+    events = peer.send(PREFACE, peer.settings(), peer.headers(1, post), peer.data(1, b"x" * 5000))
+    assert [type(e) for e in events][-1] is DataReceived and rst(peer.read()) == {}
+    peer.send(peer.settings(ack=True), peer.headers(3, post))
+    _stream_error(peer, 3, FLOW_CONTROL_ERROR, peer.data(3, b"x" * 1001))

@@ -169,6 +169,9 @@ class H2Connection(H2Core):
         self._pings_sent: list[bytes] = []
         self._lingering: set[int] = set()
         self._deferred: list[Any] = []                 # events made by send_* calls
+        # The receive window a new stream gets: what the peer may assume before it has seen
+        # our SETTINGS (65,535), or more if we advertise more.
+        self._local_initial_window = max(65535, config.initial_window_size)
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -267,6 +270,13 @@ class H2Connection(H2Core):
             settings, _ = self._settings_pending.pop(0)
             if SettingCode.HEADER_TABLE_SIZE in settings:
                 self._decoder.header_table_size = settings[SettingCode.HEADER_TABLE_SIZE]
+            if SettingCode.INITIAL_WINDOW_SIZE in settings:
+                # Until now the peer could assume 65,535 (RFC 9113 §6.9.2); from now, ours.
+                value = settings[SettingCode.INITIAL_WINDOW_SIZE]
+                delta = value - self._local_initial_window
+                self._local_initial_window = value
+                for stream in self.streams.values():
+                    stream.recv_window += delta
             events.append(SettingsAcknowledged(dict(settings)))
             return
         received: dict[int, int] = {}
@@ -763,7 +773,7 @@ class H2Connection(H2Core):
     def _new_stream(self, sid: int, websocket: bool, local: bool) -> H2Stream:
         s = H2Stream(sid)
         s.info = _Info(websocket, local)
-        s.recv_window = self.config.initial_window_size
+        s.recv_window = self._local_initial_window
         s.send_window = self.remote_settings[SettingCode.INITIAL_WINDOW_SIZE]
         self.streams[sid] = s
         self._core_add(s)
