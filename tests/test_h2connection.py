@@ -290,3 +290,16 @@ def test_early_messages_before_accept_are_returned_by_accept():
     assert [type(e) for e in events] == [ws2fast.events.WebSocketRequested]
     early = peer.ours.accept_websocket(1)
     assert [e.data for e in early] == ["early", b"bird"]
+
+
+def test_receive_into_a_registered_buffer_over_h2():
+    peer = server_pair()
+    open_websocket(peer, 1)
+    buffer = bytearray(64)
+    peer.ours.receive_into(1, buffer)
+    (event,) = peer.send(peer.ws(1, 2, b"straight in"))
+    assert event.into_buffer and event.data is buffer and bytes(buffer[:event.nbytes]) == b"straight in"
+    (event,) = peer.send(peer.ws(1, 2, b"own bytes"))
+    assert not event.into_buffer and event.data == b"own bytes"
+    with pytest.raises(LocalProtocolError):
+        peer.ours.receive_into(3, buffer)

@@ -1019,6 +1019,19 @@ class H2Connection(H2Core):
             raise LocalProtocolError(f"stream {stream_id} holds no WebSocket request awaiting an answer")
         return s
 
+    def receive_into(self, stream_id: int, buffer: Any) -> None:
+        """Register a writable buffer for the next binary message on ``stream_id``: if it fits,
+        it is unmasked straight into the buffer (see ``FrameParser.receive_into``)."""
+        s = self.streams.get(stream_id)
+        if s is None or s.parser is None:
+            raise LocalProtocolError(f"stream {stream_id} carries no open WebSocket")
+        s.parser.receive_into(buffer)
+
+    def cancel_receive_into(self, stream_id: int) -> None:
+        s = self.streams.get(stream_id)
+        if s is not None and s.parser is not None:
+            s.parser.cancel_receive_into()
+
     def ping(self, stream_id: int, payload: bytes = b"") -> None:
         """Send a WebSocket ping on ``stream_id``."""
         s = self._open_websocket(stream_id)
