@@ -81,7 +81,9 @@ cdef class H2Stream:
     cdef Py_ssize_t _pending_offset     # bytes of _pending[0] already sent
     cdef readonly Py_ssize_t pending_bytes
     cdef public bint pending_end        # END_STREAM goes after the queue
-    cdef uint64_t _frame_data_start
+    cdef int64_t _frame_held            # bytes of the current DATA frame held for acknowledge()
+    cdef public int64_t partial_held    # held bytes of the message in progress
+    cdef public int64_t ack_credit      # bytes of held-back messages already given back early
 
     def __cinit__(self, uint32_t stream_id):
         self.stream_id = stream_id
@@ -114,7 +116,6 @@ cdef class H2Core:
     cdef public bint _release_on_consume
     cdef public int64_t _conn_recv_window
     cdef public int64_t _conn_recv_release
-    cdef public int64_t _conn_recv_held
     cdef public int64_t _conn_recv_size     # the connection window we keep topping up to
     cdef public int64_t _stream_recv_size   # our SETTINGS_INITIAL_WINDOW_SIZE
     cdef public int64_t _conn_send_window
@@ -164,10 +165,10 @@ cdef class H2Core:
         s._pending = []
         s.pending_bytes = 0
         s._pending_offset = 0
-        if s.recv_held:
-            self._conn_recv_held -= s.recv_held
-            self._give_back(None, s.recv_held)
+        if s.recv_held + s.partial_held:
+            self._give_back(None, s.recv_held + s.partial_held)
             s.recv_held = 0
+            s.partial_held = 0
 
     cdef inline H2Stream _lookup(self, uint32_t stream_id):
         cdef H2Stream s = self._last
@@ -226,7 +227,6 @@ cdef class H2Core:
             self._mode = _ROUTE_DROP
         else:
             self._mode = _ROUTE_PARSER
-            s._frame_data_start = s.parser._data_bytes
         return 0
 
     cdef int _data_piece(self, const unsigned char* p, Py_ssize_t k, bint last, bint end_stream,
@@ -234,13 +234,19 @@ cdef class H2Core:
         # Payload octets of a routed or dropped DATA frame (padding already removed).
         cdef H2Stream s = self._route
         cdef FrameParser parser
-        cdef uint64_t controls
-        cdef int64_t payload
+        cdef uint64_t controls, data_before, done_before, partial_before
+        cdef int64_t held
         cdef int err
         if self._mode == _ROUTE_PARSER and k:
             parser = s.parser
             controls = parser._controls
+            data_before = parser._data_bytes
+            done_before = parser._messages_done
+            partial_before = parser._partial_bytes()
             err = parser._feed(p, k, out)
+            if self._release_on_consume:
+                self._hold(s, <int64_t>(parser._data_bytes - data_before), partial_before,
+                           parser._messages_done != done_before, parser._partial_bytes())
             if err:
                 parser._failed = True
                 parser._error_code = err
@@ -257,20 +263,36 @@ cdef class H2Core:
             return 0
         if s is None:                           # the stream was forgotten mid-frame
             self._give_back(None, self._flen)
-        elif self._mode == _ROUTE_PARSER and self._release_on_consume:
-            # Message bytes wait for acknowledge(); framing overhead is given back now.
-            payload = <int64_t>(s.parser._data_bytes - s._frame_data_start)
-            s.recv_held += payload
-            self._conn_recv_held += payload
-            self._give_back(s, self._flen - payload)
         else:
-            self._give_back(s, self._flen)
+            held = s._frame_held
+            s._frame_held = 0
+            self._give_back(s, self._flen - held)
         if end_stream and s is not None:
             s.remote_ended = True
             self._slow = True
             PyList_Append(out, _signal(_SIG_END_STREAM, s.stream_id, 0, None))
         self._route = None
         self._mode = _ROUTE_PYTHON
+        return 0
+
+    cdef int _hold(self, H2Stream s, int64_t consumed, uint64_t partial_before, bint completed,
+                   uint64_t partial_after) except -1:
+        # release_on_consume: message bytes are held back until acknowledge().  Bytes of the
+        # message in progress are held too (s.partial_held), unless they reach half the stream
+        # window: then they go back at once, so a message larger than the window still gets
+        # through (and what went back early is credited against its acknowledgement).
+        cdef int64_t n
+        s._frame_held += consumed
+        if completed:
+            s.ack_credit += <int64_t>partial_before - s.partial_held
+            s.recv_held += s.partial_held + consumed - <int64_t>partial_after
+            s.partial_held = <int64_t>partial_after
+        else:
+            s.partial_held += consumed
+        if s.partial_held > (self._stream_recv_size >> 1):
+            n = s.partial_held
+            s.partial_held = 0
+            self._give_back(s, n)
         return 0
 
     cdef int _give_back(self, H2Stream s, int64_t n) except -1:
@@ -305,20 +327,20 @@ cdef class H2Core:
         ``Config(release_on_consume=True)``; ``event.nbytes`` is what a message counts).
 
         Acknowledging on a stream that has gone is harmless: its bytes went back to the
-        connection when it closed.
+        connection when it closed.  Only whole messages are held: a message in progress is given
+        back as it is parsed, so a message larger than the window still gets through.
         """
         cdef H2Stream s = self._lookup(stream_id)
-        cdef int64_t n
+        cdef int64_t n, credit
         if nbytes < 0:
             raise ValueError("nbytes must not be negative")
         if s is None:
             return
-        if nbytes > s.recv_held:
-            raise LocalProtocolError("acknowledge(%d, %d): only %d bytes of messages are held on "
-                                     "that stream" % (stream_id, nbytes, s.recv_held))
-        n = nbytes
+        n = min(<int64_t>nbytes, <int64_t>0x7FFFFFFFFFFFFFFF)
+        credit = min(n, s.ack_credit)           # went back already, while it was in progress
+        s.ack_credit -= credit
+        n = min(n - credit, s.recv_held)        # never more than is held
         s.recv_held -= n
-        self._conn_recv_held -= n
         self._give_back(s, n)
 
     # -- output buffer --------------------------------------------------------------------------

@@ -67,6 +67,7 @@ cdef class FrameParser:
     cdef uint32_t _stream_id            # stamped on every event
     cdef uint64_t _data_bytes           # data-frame payload bytes consumed, ever
     cdef uint64_t _controls             # control events made, ever
+    cdef uint64_t _messages_done        # data messages made, ever
     cdef bint _close_seen
 
     def __cinit__(self, bint client_side, max_message_size=1 << 20, *, bint permessage_deflate=False):
@@ -168,6 +169,14 @@ cdef class FrameParser:
     cdef int _fail(self, int close_code, message) except -1:
         self._error_message = message
         return close_code
+
+    cdef inline uint64_t _partial_bytes(self) noexcept:
+        # Payload bytes of the data message in progress consumed so far (0 if none).
+        if not self._msg_opcode:
+            return 0
+        if self._in_payload and not (self._opcode & 0x8):
+            return self._msg_length + (self._frame_length - self._remaining)
+        return self._msg_length
 
     cdef int _feed(self, const unsigned char* p, Py_ssize_t n, list events) except -1:
         cdef Py_ssize_t pos = 0
@@ -279,6 +288,7 @@ cdef class FrameParser:
             (<TextMessage>event).nbytes = length
             (<TextMessage>event).stream_id = self._stream_id
         self._data_bytes += <uint64_t>length
+        self._messages_done += 1
         PyList_Append(events, event)
         return header + length
 
@@ -497,6 +507,7 @@ cdef class FrameParser:
                 (<BinaryMessage>event).stream_id = self._stream_id
         self._msg_opcode = 0
         self._msg_length = 0
+        self._messages_done += 1
         PyList_Append(events, event)
         return 0
 

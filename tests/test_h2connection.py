@@ -303,3 +303,16 @@ def test_receive_into_a_registered_buffer_over_h2():
     assert not event.into_buffer and event.data == b"own bytes"
     with pytest.raises(LocalProtocolError):
         peer.ours.receive_into(3, buffer)
+
+
+def test_messages_in_the_same_read_as_the_2xx_are_delivered():
+    peer = client_pair(ENABLE_CONNECT_PROTOCOL=1)
+    sid = peer.ours.open_websocket("/", "a.test")
+    peer.read()
+    events = peer.send(peer.headers(sid, [(b":status", b"200")]),
+                       peer.data(sid, b"\x81\x05first" + b"\x82\x06second" + b"\x88\x02\x03\xe8"))
+    assert [type(e).__name__ for e in events] == [
+        "WebSocketAccepted", "TextMessage", "BinaryMessage", "CloseReceived", "WebSocketClosed"]
+    assert events[1] == TextMessage("first", sid) and events[2].data == b"second"
+    (echo,) = [f for f in peer.read() if isinstance(f, hf.DataFrame)]
+    assert echo.data[:1] == b"\x88" and "END_STREAM" in echo.flags

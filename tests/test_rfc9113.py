@@ -558,9 +558,8 @@ def test_connection_data_beyond_the_connection_window_is_flow_control_error():
     config = Config(connection_window_size=65535, initial_window_size=2**20, release_on_consume=True)
     peer = server_pair(config)
     open_websocket(peer, 1)
-    message = peer.ws(1, 2, b"x" * 70000).data
-    frames = [peer.data(1, message[i:i + 16384]) for i in range(0, 65536, 16384)]
-    # 65,536 octets against a window of 65,535 (nothing released: the message is not consumed)
+    frames = [peer.ws(1, 2, b"x" * 1000) for _ in range(66)]
+    # 66 x 1,008 octets against a window of 65,535: the messages are held, never acknowledged
     _conn_error(peer, FLOW_CONTROL_ERROR, *frames)
 
 
@@ -615,8 +614,25 @@ def test_connection_release_on_consume_waits_for_acknowledge():
         peer.ours.acknowledge(1, event.nbytes)
     (update,) = [f for f in peer.read() if isinstance(f, hf.WindowUpdateFrame) and f.stream_id == 1]
     assert update.window_increment == 3 * 1008
-    with pytest.raises(LocalProtocolError):
-        peer.ours.acknowledge(1, 1)
+    peer.ours.acknowledge(1, 5000)                  # more than is held: nothing more goes back
+    peer.send(peer.ws(1, 2, b"k" * 2000))
+    assert [f for f in peer.read() if isinstance(f, hf.WindowUpdateFrame) and f.stream_id == 1] == []
+
+
+def test_connection_release_on_consume_lets_a_message_larger_than_the_window_through():
+    peer = server_pair(Config(initial_window_size=65535, release_on_consume=True, max_message_size=None))
+    open_websocket(peer, 1)
+    message = peer.ws(1, 2, b"L" * 300_000).data
+    events = []
+    for i in range(0, len(message), 16384):
+        events += peer.send(peer.data(1, message[i:i + 16384]))
+    assert [e.nbytes for e in events] == [300_000]      # no deadlock: it was given back as parsed
+    updates = [f for f in peer.read() if isinstance(f, hf.WindowUpdateFrame) and f.stream_id == 1]
+    given = sum(f.window_increment for f in updates)
+    peer.ours.acknowledge(1, 300_000)
+    more = [f for f in peer.read() if isinstance(f, hf.WindowUpdateFrame) and f.stream_id == 1]
+    # in all, exactly what was received goes back (never more)
+    assert given + sum(f.window_increment for f in more) + peer.ours.streams[1].recv_release == len(message)
 
 
 # §8.2-§8.3 header validation ----------------------------------------------------------------

@@ -8,6 +8,7 @@ Layers (imports point downward only):
 - ``ws2fast.H2Connection`` (``h2connection``): the sans-IO HTTP/2 connection carrying
   WebSockets (RFC 8441) and plain requests; ``ws2fast.events``: what it returns;
   ``ws2fast.Config``: every limit; ``ws2fast.handshake``: header validation and handshakes.
+- ``ws2fast.connect``, ``ws2fast.Client``, ``ws2fast.serve`` (``ws2fast.aio``): asyncio.
 - ``ws2fast.H1Connection`` (``h1connection``): the same over HTTP/1.1 (h11 + RFC 6455
   Upgrade), with ``ws2fast.WebSocketSession`` (``websocket``) carrying the WebSocket.
 """
@@ -17,6 +18,7 @@ from .config import Config
 from .h1connection import H1Connection
 from .h2connection import H2Connection
 from .websocket import WebSocketSession
+from .aio import Accept, Client, Reject, Request, WebSocket, connect, serve
 from .errors import CloseCode, ErrorCode, FrameType, Opcode, SettingCode
 from .exceptions import (
     FrameError,
@@ -32,6 +34,13 @@ from .exceptions import (
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "connect",
+    "serve",
+    "Client",
+    "WebSocket",
+    "Request",
+    "Accept",
+    "Reject",
     "Config",
     "H1Connection",
     "H2Connection",

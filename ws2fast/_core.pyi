@@ -255,6 +255,8 @@ class H2Stream:
     recv_window: int
     recv_release: int
     recv_held: int
+    partial_held: int
+    ack_credit: int
     send_window: int
     local_ended: bool
     remote_ended: bool
@@ -273,7 +275,6 @@ class H2Core:
     _release_on_consume: bool
     _conn_recv_window: int
     _conn_recv_release: int
-    _conn_recv_held: int
     _conn_recv_size: int
     _stream_recv_size: int
     _conn_send_window: int

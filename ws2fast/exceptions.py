@@ -10,6 +10,11 @@
             ├── HPACKError             a header block cannot be decoded: COMPRESSION_ERROR (RFC 7541)
             ├── HeaderListTooLarge     a header list exceeded our limit: a stream-level error
             └── WebSocketProtocolError a WebSocket frame broke RFC 6455; close_code says how to close
+    ├── ConnectionClosed               (asyncio) the WebSocket is closed; code/reason say how
+    │   ├── ConnectionClosedOK         ... with 1000 or 1001 (or no status)
+    │   └── ConnectionClosedError      ... otherwise
+    └── HandshakeFailed                (asyncio) the server refused the WebSocket, or the
+                                       connection could not open one (status says which)
 
 ``stream_id`` on a :class:`RemoteProtocolError` is ``None`` for a connection error (answer with
 GOAWAY) and the stream's id for a stream error (answer with RST_STREAM).  The codecs raise these;
@@ -25,6 +30,10 @@ from __future__ import annotations
 from .errors import CloseCode, ErrorCode
 
 __all__ = [
+    "ConnectionClosed",
+    "ConnectionClosedOK",
+    "ConnectionClosedError",
+    "HandshakeFailed",
     "Ws2fastError",
     "ProtocolError",
     "LocalProtocolError",
@@ -145,6 +154,44 @@ class WebSocketProtocolError(RemoteProtocolError):
                  events: list | None = None) -> None:
         super().__init__(message, close_code=close_code)
         self.events = [] if events is None else events
+
+
+class ConnectionClosed(Ws2fastError):
+    """The WebSocket is closed (raised by ``recv``/``send`` of the asyncio layer).
+
+    ``code``/``reason`` are the close code and reason the peer sent (1006 and "" when the
+    connection ended without a close handshake).
+    """
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        super().__init__(f"WebSocket closed with {code}" + (f": {reason}" if reason else ""))
+        self.code = code
+        self.reason = reason
+
+
+class ConnectionClosedOK(ConnectionClosed):
+    """Closed normally: 1000, 1001 or 1005."""
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """Closed abnormally or with an error code."""
+
+
+def connection_closed(code: int, reason: str = "") -> ConnectionClosed:
+    """The right ConnectionClosed subclass for a close code."""
+    cls = ConnectionClosedOK if code in (1000, 1001, 1005) else ConnectionClosedError
+    return cls(code, reason)
+
+
+class HandshakeFailed(Ws2fastError):
+    """Opening the WebSocket failed: the server answered ``status`` (0 when no answer came,
+    or the answer was invalid; the message says why)."""
+
+    def __init__(self, message: str, status: int = 0, headers: tuple = (), body: bytes = b"") -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers
+        self.body = body
 
 
 _ERROR_CODES = frozenset(int(c) for c in ErrorCode)

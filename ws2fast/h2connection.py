@@ -580,8 +580,10 @@ class H2Connection(H2Core):
                     if piece.end_stream:
                         s.remote_ended = True
                 return
-            # An open WebSocket stream whose frame began before it was accepted, or a stream
-            # being dropped: nothing more to deliver.
+            if info.phase == _OPEN and not s.discard and len(piece):
+                # DATA read in the same batch as the 2xx that opened the WebSocket (before the
+                # parser was attached): parse it here, in order.
+                self._feed_early(s, bytes(piece), events)
             if piece.last:
                 self._release(sid, piece.frame_length)
                 if piece.end_stream:

@@ -1,0 +1,19 @@
+"""Fixtures shared by the asyncio and interop tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.aio_helpers import LOOPS, make_certificate
+
+
+@pytest.fixture(params=LOOPS)
+def loop_kind(request):
+    """Each asyncio test runs on asyncio's loop and on uvloop's."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory):
+    """(cert.pem, key.pem): self-signed for localhost and 127.0.0.1."""
+    return make_certificate(tmp_path_factory.mktemp("tls"))

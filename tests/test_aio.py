@@ -1,0 +1,263 @@
+"""The asyncio client and server against each other over real sockets on 127.0.0.1: cleartext
+HTTP/1.1 Upgrade, cleartext HTTP/2 by prior knowledge, TLS with ALPN (h2 and http/1.1), many
+WebSockets on one connection, plain requests beside them, the hooks, backpressure, shutdown.
+Every test runs on asyncio's loop and on uvloop's."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import numpy as np
+import pytest
+
+import ws2fast
+from tests.aio_helpers import client_context, run, server_context
+from ws2fast import Accept, Config, Reject
+from ws2fast.exceptions import ConnectionClosedError, ConnectionClosedOK, HandshakeFailed
+
+SIZES = [0, 1, 125, 126, 127, 65535, 65536, 65537, 1 << 20]
+
+
+async def echo(ws):
+    async for message in ws:
+        await ws.send(message)
+
+
+def _messages():
+    for i, size in enumerate(SIZES):
+        yield ("ä" * (size // 2) + "z" * (size % 2)) if i % 2 else os.urandom(size)
+
+
+@pytest.mark.parametrize("mode", ["h1", "h2c", "tls-h2", "tls-h1"])
+def test_echo_every_size_over_each_transport(loop_kind, certificate, mode):
+    async def main():
+        ssl = server_context(*certificate) if mode.startswith("tls") else None
+        async with ws2fast.serve(echo, "127.0.0.1", 0, ssl=ssl) as server:
+            scheme = "wss" if ssl else "ws"
+            kwargs = {"http2": True} if mode == "h2c" else {"http2": False} if mode == "tls-h1" else {}
+            if ssl:
+                kwargs["ssl"] = client_context(certificate[0])
+            async with ws2fast.connect(f"{scheme}://127.0.0.1:{server.port}/echo", **kwargs) as ws:
+                assert ws.http_version == ("HTTP/1.1" if mode in ("h1", "tls-h1") else "HTTP/2")
+                for message in _messages():
+                    await ws.send(message)
+                    assert await ws.recv() == message
+            assert ws.close_code == 1000
+    run(loop_kind, main())
+
+
+def test_many_websockets_on_one_http2_connection(loop_kind):
+    async def main():
+        seen = []
+
+        async def handler(ws):
+            seen.append(ws.http_version)
+            async for message in ws:
+                await ws.send(f"{ws.path}:{message}")
+
+        async with ws2fast.serve(handler, "127.0.0.1", 0) as server:
+            async with ws2fast.Client(f"http://127.0.0.1:{server.port}") as client:
+                sockets = [await client.websocket(f"/{i}") for i in range(20)]
+                assert len({id(ws._connection) for ws in sockets}) == 1
+                for i, ws in enumerate(sockets):
+                    await ws.send(str(i))
+                for i, ws in enumerate(sockets):
+                    assert await ws.recv() == f"/{i}:{i}"
+                status, headers, body = await client.request("GET", "/plain")
+                assert status == 404 and body == b"not found\n"
+        assert seen == ["HTTP/2"] * 20
+    run(loop_kind, main())
+
+
+def test_plain_requests_beside_websockets_on_both_versions(loop_kind):
+    async def main():
+        def page(request):
+            return 200, [(b"content-type", b"text/html")], f"<p>{request.method} {request.path} {request.http_version}</p>".encode()
+
+        async with ws2fast.serve(echo, "127.0.0.1", 0, http_handler=page) as server:
+            async with ws2fast.Client(f"http://127.0.0.1:{server.port}") as client:
+                status, _, body = await client.request("GET", "/index.html")
+                assert (status, body) == (200, b"<p>GET /index.html HTTP/2</p>")
+                ws = await client.websocket("/ws")
+                await ws.send("after the page")
+                assert await ws.recv() == "after the page"
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"GET /h1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 ")
+            writer.close()
+    run(loop_kind, main())
+
+
+def test_origin_allow_list_subprotocols_and_process_request(loop_kind):
+    async def main():
+        def process_request(request):
+            if request.path == "/forbidden":
+                return Reject(401, [(b"www-authenticate", b"Bearer")], b"who are you?")
+            return Accept(headers=[(b"x-served-by", b"ws2fast")])
+
+        async def handler(ws):
+            await ws.send(f"{ws.subprotocol}")
+
+        async with ws2fast.serve(handler, "127.0.0.1", 0, origins=["https://good.test"],
+                                 subprotocols=["v2", "v1"], process_request=process_request) as server:
+            for http2 in (False, True):
+                url = f"ws://127.0.0.1:{server.port}"
+                async with ws2fast.connect(url + "/ok", origin="https://good.test", subprotocols=["v1", "v2"],
+                                           http2=http2) as ws:
+                    assert ws.subprotocol == "v2" and await ws.recv() == "v2"
+                    assert (b"x-served-by", b"ws2fast") in ws.headers
+                with pytest.raises(HandshakeFailed) as info:
+                    await ws2fast.connect(url + "/ok", origin="https://evil.test", http2=http2)
+                assert info.value.status == 403
+                with pytest.raises(HandshakeFailed) as info:
+                    await ws2fast.connect(url + "/forbidden", origin="https://good.test", http2=http2)
+                assert info.value.status == 401 and info.value.body == b"who are you?"
+    run(loop_kind, main())
+
+
+def test_recv_into_numpy_without_copy_and_too_small_buffer(loop_kind):
+    async def main():
+        async def handler(ws):
+            await ws.recv()
+            await ws.send(np.arange(1000, dtype=np.float64).tobytes())
+            await ws.send(b"x" * 100)
+            await ws.send("text")
+            await ws.recv()
+
+        async with ws2fast.serve(handler, "127.0.0.1", 0) as server:
+            for http2 in (True, False):
+                async with ws2fast.connect(f"ws://127.0.0.1:{server.port}/", http2=http2) as ws:
+                    array = np.zeros(1000, dtype=np.float64)
+                    waiting = asyncio.ensure_future(ws.recv_into(array))
+                    await asyncio.sleep(0.01)                   # registered before it arrives
+                    await ws.send("go")
+                    assert await waiting == 8000
+                    assert array[999] == 999.0
+                    small = bytearray(10)
+                    await asyncio.sleep(0.05)
+                    with pytest.raises(ValueError):
+                        await ws.recv_into(small)
+                    assert await ws.recv() == b"x" * 100         # still there
+                    with pytest.raises(TypeError):
+                        await ws.recv_into(bytearray(100))
+                    assert await ws.recv() == "text"
+                    await ws.send("done")
+    run(loop_kind, main())
+
+
+def test_fragmented_sends_from_iterables(loop_kind):
+    async def main():
+        async with ws2fast.serve(echo, "127.0.0.1", 0) as server:
+            for http2 in (True, False):
+                async with ws2fast.connect(f"ws://127.0.0.1:{server.port}/", http2=http2) as ws:
+                    await ws.send([b"ab", b"cd", b"ef"])
+                    assert await ws.recv() == b"abcdef"
+
+                    async def parts():
+                        for part in ("héllo", " ", "wörld"):
+                            yield part
+
+                    await ws.send(parts())
+                    assert await ws.recv() == "héllo wörld"
+                    with pytest.raises(TypeError):
+                        await ws.send(["a", b"b"])
+    run(loop_kind, main())
+
+
+def test_ping_and_close_codes(loop_kind):
+    async def main():
+        async def handler(ws):
+            message = await ws.recv()
+            if message == "fail":
+                raise RuntimeError("boom")
+            await ws.close(4000, "custom")
+
+        async with ws2fast.serve(handler, "127.0.0.1", 0) as server:
+            for http2 in (True, False):
+                async with ws2fast.connect(f"ws://127.0.0.1:{server.port}/", http2=http2) as ws:
+                    pong = await ws.ping(b"abc")
+                    await asyncio.wait_for(pong, 5)
+                    await ws.send("close please")
+                    with pytest.raises(ConnectionClosedError) as info:
+                        await ws.recv()
+                    assert (info.value.code, info.value.reason) == (4000, "custom")
+                async with ws2fast.connect(f"ws://127.0.0.1:{server.port}/", http2=http2) as ws:
+                    await ws.send("fail")
+                    with pytest.raises(ConnectionClosedError) as info:
+                        await ws.recv()
+                    assert info.value.code == 1011
+    run(loop_kind, main())
+
+
+def test_slow_consumer_stops_the_sender_through_flow_control(loop_kind):
+    async def main():
+        received = asyncio.Event()
+        sent = []
+
+        async def handler(ws):
+            for i in range(200):
+                await ws.send(b"z" * 16384)
+                sent.append(i)
+            received.set()
+            await ws.recv()
+
+        config = Config(initial_window_size=65535, connection_window_size=65535)
+        async with ws2fast.serve(handler, "127.0.0.1", 0) as server:
+            async with ws2fast.connect(f"ws://127.0.0.1:{server.port}/", http2=True, config=config) as ws:
+                await asyncio.sleep(0.3)
+                # the client has taken nothing: at most its windows' worth got out
+                assert len(sent) < 10
+                for _ in range(200):
+                    assert len(await ws.recv()) == 16384
+                await asyncio.wait_for(received.wait(), 5)
+                await ws.send("thanks")
+    run(loop_kind, main())
+
+
+def test_graceful_shutdown_closes_websockets_with_1001_and_delivers_accepted_sends(loop_kind):
+    async def main():
+        started = asyncio.Event()
+
+        async def handler(ws):
+            for i in range(50):
+                await ws.send(f"m{i}")
+            started.set()
+            await ws.wait_closed()
+
+        server = await ws2fast.serve(handler, "127.0.0.1", 0)
+        clients = [await ws2fast.connect(f"ws://127.0.0.1:{server.port}/", http2=http2) for http2 in (True, False)]
+        await started.wait()
+        server.close()
+        await server.wait_closed()
+        for ws in clients:
+            got = []
+            with pytest.raises(ConnectionClosedOK) as info:
+                while True:
+                    got.append(await ws.recv())
+            assert got == [f"m{i}" for i in range(50)]
+            assert info.value.code == 1001
+    run(loop_kind, main())
+
+
+def test_connect_to_a_server_without_http2_websockets_falls_back_to_http1(loop_kind, certificate):
+    async def main():
+        # ALPN h2 but no SETTINGS_ENABLE_CONNECT_PROTOCOL: the client must reconnect over HTTP/1.1.
+        config = Config(enable_connect_protocol=False)
+        async with ws2fast.serve(echo, "127.0.0.1", 0, ssl=server_context(*certificate), config=config) as server:
+            async with ws2fast.connect(f"wss://127.0.0.1:{server.port}/", ssl=client_context(certificate[0])) as ws:
+                assert ws.http_version == "HTTP/1.1"
+                await ws.send("fallback")
+                assert await ws.recv() == "fallback"
+    run(loop_kind, main())
+
+
+def test_certificates_are_verified_by_default(loop_kind, certificate):
+    async def main():
+        import ssl
+
+        async with ws2fast.serve(echo, "127.0.0.1", 0, ssl=server_context(*certificate)) as server:
+            with pytest.raises(ssl.SSLCertVerificationError):
+                await ws2fast.connect(f"wss://127.0.0.1:{server.port}/")
+    run(loop_kind, main())

@@ -1,0 +1,192 @@
+"""connect() and Client: the asyncio WebSocket client.
+
+``connect("wss://host/path")`` offers ALPN h2 and http/1.1; when the server picks h2 and
+advertises SETTINGS_ENABLE_CONNECT_PROTOCOL it opens the WebSocket with an extended CONNECT
+(RFC 8441), otherwise it falls back to an HTTP/1.1 Upgrade (on a new connection if the h2 one
+cannot carry WebSockets).  ``ws.http_version`` says which.  ``ws://`` uses HTTP/1.1 unless
+``http2=True`` asks for cleartext HTTP/2 by prior knowledge.
+
+``Client("https://host")`` keeps one HTTP/2 connection and opens many WebSockets on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl as ssl_module
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..config import Config
+from ..errors import SettingCode
+from ..exceptions import HandshakeFailed
+from .connection import Connection
+from .websocket import WebSocket
+
+__all__ = ["connect", "Client"]
+
+
+def _context(ssl: Any, alpn: list[str]) -> ssl_module.SSLContext:
+    context = ssl if isinstance(ssl, ssl_module.SSLContext) else ssl_module.create_default_context()
+    context.set_alpn_protocols(alpn)
+    return context
+
+
+async def _open_connection(host: str, port: int, *, secure: bool, ssl: Any, http2: bool | None,
+                           config: Config | None, max_queue: int, owner: Any = None,
+                           alpn: list[str] | None = None, server_hostname: str | None = None) -> Connection:
+    loop = asyncio.get_running_loop()
+    kwargs: dict[str, Any] = {}
+    if secure:
+        kwargs["ssl"] = _context(ssl, alpn or ["h2", "http/1.1"])
+        kwargs["server_hostname"] = server_hostname or host
+    _, conn = await loop.create_connection(
+        lambda: Connection(client_side=True, config=config, owner=owner, max_queue=max_queue,
+                           http2=None if secure else bool(http2)), host, port, **kwargs)
+    return conn
+
+
+def _split(uri: str, schemes: tuple[str, str]) -> tuple[bool, str, int, str, str]:
+    parts = urlsplit(uri)
+    if parts.scheme not in schemes:
+        raise ValueError(f"{uri!r}: the scheme must be {schemes[0]} or {schemes[1]}")
+    secure = parts.scheme == schemes[1]
+    host = parts.hostname or ""
+    port = parts.port or (443 if secure else 80)
+    default = port == (443 if secure else 80)
+    authority = (f"[{host}]" if ":" in host else host) + ("" if default else f":{port}")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return secure, host, port, authority, path
+
+
+class connect:
+    """Open a WebSocket: ``async with connect(uri) as ws:`` or ``ws = await connect(uri)``.
+
+    ``ssl``: an ``SSLContext`` (certificates are verified by default); ``http2``: None (ALPN
+    decides, wss only), True (``ws://``: HTTP/2 by prior knowledge) or False (HTTP/1.1 only).
+    """
+
+    def __init__(self, uri: str, *, ssl: Any = None, subprotocols: Iterable[str] = (),
+                 extensions: Iterable[str] = (), origin: str | None = None,
+                 additional_headers: Iterable[tuple[Any, Any]] = (), http2: bool | None = None,
+                 config: Config | None = None, open_timeout: float = 10.0, max_queue: int = 16,
+                 server_hostname: str | None = None) -> None:
+        self.uri = uri
+        self._options = {"subprotocols": tuple(subprotocols), "extensions": tuple(extensions),
+                         "origin": origin, "headers": tuple(additional_headers)}
+        self._ssl, self._http2, self._config = ssl, http2, config
+        self._open_timeout, self._max_queue = open_timeout, max_queue
+        self._server_hostname = server_hostname
+        self.ws: WebSocket | None = None
+
+    async def _open(self) -> WebSocket:
+        return await asyncio.wait_for(self._open_now(), self._open_timeout)
+
+    async def _open_now(self) -> WebSocket:
+        secure, host, port, authority, path = _split(self.uri, ("ws", "wss"))
+        alpn = ["http/1.1"] if self._http2 is False else ["h2", "http/1.1"]
+        conn = await _open_connection(host, port, secure=secure, ssl=self._ssl, http2=self._http2,
+                                      config=self._config, max_queue=self._max_queue, alpn=alpn,
+                                      server_hostname=self._server_hostname)
+        if conn.http_version == "HTTP/2":
+            settings = await conn.settings_received
+            if not settings.get(SettingCode.ENABLE_CONNECT_PROTOCOL):
+                # h2 without RFC 8441: WebSockets need an HTTP/1.1 connection.
+                conn._close_transport()
+                if not secure:
+                    raise HandshakeFailed("the server speaks HTTP/2 but does not allow extended CONNECT")
+                conn = await _open_connection(host, port, secure=True, ssl=self._ssl, http2=False,
+                                              config=self._config, max_queue=self._max_queue,
+                                              alpn=["http/1.1"], server_hostname=self._server_hostname)
+        try:
+            ws = await conn.open_websocket(path, authority, scheme="https" if secure else "http",
+                                           **self._options)
+        except BaseException:
+            conn._close_transport()
+            raise
+        ws._owns_connection = True
+        self.ws = ws
+        return ws
+
+    def __await__(self) -> Any:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> WebSocket:
+        return await self._open()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+            conn = self.ws._connection
+            conn.goaway()
+            conn._close_transport()
+
+
+class Client:
+    """Many WebSockets on one HTTP/2 connection to an origin.
+
+    ``async with Client("https://host:8443") as client: a = await client.websocket("/a")``.
+    ``http://`` origins use cleartext HTTP/2 by prior knowledge.
+    """
+
+    def __init__(self, origin: str, *, ssl: Any = None, config: Config | None = None,
+                 open_timeout: float = 10.0, max_queue: int = 16, server_hostname: str | None = None) -> None:
+        self.origin = origin
+        self._secure, self._host, self._port, self._authority, _ = _split(origin, ("http", "https"))
+        self._ssl, self._config = ssl, config
+        self._open_timeout, self._max_queue = open_timeout, max_queue
+        self._server_hostname = server_hostname
+        self.connection: Connection | None = None
+
+    async def _connect(self) -> Connection:
+        conn = await _open_connection(self._host, self._port, secure=self._secure, ssl=self._ssl, http2=True,
+                                      config=self._config, max_queue=self._max_queue, alpn=["h2"],
+                                      server_hostname=self._server_hostname)
+        if conn.http_version != "HTTP/2":
+            conn._close_transport()
+            raise HandshakeFailed("the server did not agree to HTTP/2")
+        settings = await conn.settings_received
+        if not settings.get(SettingCode.ENABLE_CONNECT_PROTOCOL):
+            conn._close_transport()
+            raise HandshakeFailed("the server does not allow WebSockets over HTTP/2 "
+                                  "(no SETTINGS_ENABLE_CONNECT_PROTOCOL)")
+        return conn
+
+    async def websocket(self, path: str = "/", *, subprotocols: Iterable[str] = (),
+                        extensions: Iterable[str] = (), origin: str | None = None,
+                        additional_headers: Iterable[tuple[Any, Any]] = ()) -> WebSocket:
+        """Open one more WebSocket on the shared connection (opening it if needed)."""
+        async def open_one() -> WebSocket:
+            if self.connection is None or self.connection.closed.done():
+                self.connection = await self._connect()
+            return await self.connection.open_websocket(
+                path, self._authority, scheme="https" if self._secure else "http",
+                subprotocols=tuple(subprotocols), extensions=tuple(extensions), origin=origin,
+                headers=tuple(additional_headers))
+        return await asyncio.wait_for(open_one(), self._open_timeout)
+
+    async def request(self, method: str, path: str, headers: Iterable[tuple[Any, Any]] = (),
+                      body: bytes = b"") -> tuple[int, tuple, bytes]:
+        """A plain HTTP request on the shared connection: (status, headers, body)."""
+        if self.connection is None or self.connection.closed.done():
+            self.connection = await self._connect()
+        return await self.connection.request(method, path, self._authority,
+                                             "https" if self._secure else "http", headers, body)
+
+    async def close(self) -> None:
+        conn = self.connection
+        if conn is None:
+            return
+        await asyncio.gather(*(ws.close() for ws in list(conn.websockets.values())), return_exceptions=True)
+        conn.goaway()
+        conn._close_transport()
+        try:
+            await asyncio.wait_for(asyncio.shield(conn.closed), 1.0)
+        except asyncio.TimeoutError:
+            conn.abort()
+
+    async def __aenter__(self) -> Client:  # noqa: PYI034
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

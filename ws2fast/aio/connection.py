@@ -1,0 +1,420 @@
+"""Connection: one transport, driven by a sans-IO H1Connection or H2Connection.
+
+An ``asyncio.BufferedProtocol``: asyncio reads into our receive buffer (``get_buffer``), and
+``buffer_updated`` hands the new bytes to the connection, whose compiled core parses them in
+place.  Events go to the WebSocket objects (messages, pongs, closes) or to the server/client
+that owns this connection (requests, handshake answers).  Output is written after every batch.
+
+Backpressure both ways: the HTTP/2 receive window is given back only as the application takes
+messages (``release_on_consume``); over HTTP/1.1, reading pauses while a WebSocket has more than
+``max_queue`` messages waiting.  ``send`` waits for flow-control window and for the transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import replace
+from typing import Any
+
+from .. import events as ev
+from .._core import PREFACE, BinaryMessage, CloseReceived, Ping, Pong, TextMessage
+from ..config import Config
+from ..errors import ErrorCode
+from ..exceptions import ConnectionClosed, LocalProtocolError, connection_closed
+from ..h1connection import H1Connection
+from ..h2connection import H2Connection
+from .websocket import WebSocket
+
+__all__ = ["Connection"]
+
+logger = logging.getLogger("ws2fast")
+
+_RECEIVE_BUFFER = 65536
+_MAX_BODY = 1 << 20         # plain request bodies (and refusal bodies) kept in memory
+_MESSAGES = (TextMessage, BinaryMessage)
+
+
+class Connection(asyncio.BufferedProtocol):
+    """The protocol object of one transport (client or server side)."""
+
+    def __init__(self, *, client_side: bool, config: Config | None = None, owner: Any = None,
+                 http2: bool | None = None, max_queue: int = 16) -> None:
+        self.loop = asyncio.get_running_loop()
+        config = config if config is not None else Config()
+        # The asyncio layer gives window back as messages are taken: backpressure.
+        self.config = replace(config, release_on_consume=True)
+        self.client_side = client_side
+        self.owner = owner
+        self.max_queue = max_queue
+        self._http2 = http2                   # None: decide (ALPN / preface)
+        self.conn: Any = None
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray(_RECEIVE_BUFFER)
+        self._view = memoryview(self._buffer)
+        self._sniffed = b""
+        self.websockets: dict[int, WebSocket] = {}
+        self._paused_writing = False
+        self._reading_paused = False
+        self._send_waiters: list[asyncio.Future[None]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self.closed = self.loop.create_future()
+        self.ready = self.loop.create_future()          # set when the protocol is known
+        self.settings_received = self.loop.create_future()
+        self._handshakes: dict[int, tuple[asyncio.Future[Any], str]] = {}
+        self._requests: dict[int, list[Any]] = {}         # stream -> [head, body, complete]
+        self._refusals: dict[int, list[Any]] = {}         # refused WebSockets' responses
+        self._lost = False
+
+    # -- what runs on this connection ---------------------------------------------------------
+
+    @property
+    def http_version(self) -> str:
+        return "HTTP/2" if isinstance(self.conn, H2Connection) else "HTTP/1.1"
+
+    def _start(self, http2: bool) -> None:
+        if http2:
+            self.conn = H2Connection(self.client_side, self.config)
+            self.conn.initiate()
+        else:
+            self.conn = H1Connection(self.client_side, self.config)
+        if not self.ready.done():
+            self.ready.set_result(self.http_version)
+
+    # -- asyncio.BufferedProtocol --------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        alpn = None
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            alpn = ssl_object.selected_alpn_protocol()
+        if self._http2 is None and alpn is not None:
+            self._http2 = alpn == "h2"
+        if self._http2 is not None:
+            self._start(self._http2)
+            self.flush()
+        elif self.client_side:
+            self._start(False)
+        # else: a cleartext server decides from the first bytes (HTTP/2 preface or not)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        data = self._view[:nbytes]
+        if self.conn is None:
+            self._sniffed += bytes(data)
+            if self._sniffed[:len(PREFACE)] != PREFACE[:len(self._sniffed)]:
+                self._start(False)
+            elif len(self._sniffed) >= len(PREFACE):
+                self._start(True)
+            else:
+                return
+            data, self._sniffed = self._sniffed, b""
+        try:
+            events = self.conn.receive_data(data)
+        except Exception:
+            logger.exception("ws2fast: receive_data failed")
+            self.abort()
+            return
+        if events:
+            self._dispatch(events)
+        if self._send_waiters:
+            self._wake_senders()            # a WINDOW_UPDATE makes no event, but opens windows
+        self.flush()
+
+    def eof_received(self) -> bool | None:
+        if isinstance(self.conn, H1Connection):
+            self._dispatch(self.conn.receive_eof())
+            self.flush()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for ws in list(self.websockets.values()):
+            ws._set_closed(ws.close_code if ws.close_code is not None else 1006, ws.close_reason)
+        self.websockets.clear()
+        for future, _ in self._handshakes.values():
+            if not future.done():
+                future.set_exception(ConnectionError("the connection was lost"))
+        for future in (self.ready, self.settings_received):
+            if not future.done():
+                future.set_exception(ConnectionError("the connection was lost"))
+                future.exception()                   # nobody may be waiting: no warning
+        self._wake_senders()
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if self.owner is not None:
+            self.owner._connection_lost(self)
+
+    def pause_writing(self) -> None:
+        self._paused_writing = True
+
+    def resume_writing(self) -> None:
+        self._paused_writing = False
+        self._wake_senders()
+
+    # -- output ------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write what the connection has queued; close the transport when it says so."""
+        if self.conn is None or self.transport is None or self._lost:
+            return
+        data = self.conn.data_to_send()
+        if data:
+            self.transport.write(data)
+        if isinstance(self.conn, H1Connection):
+            if self.conn.closed:
+                self._close_transport()
+        else:
+            self._arm_timer()
+            if self.conn._terminated and not self.conn.streams:
+                self._close_transport()
+
+    def _close_transport(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _arm_timer(self) -> None:
+        deadline = self.conn.next_timeout()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if deadline is not None:
+            self._timer = self.loop.call_later(max(0.0, deadline - time.monotonic()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._lost:
+            return
+        self._dispatch(self.conn.handle_timeouts())
+        self.flush()
+
+    async def flush_and_wait(self, ws: WebSocket) -> None:
+        """After a send: write, then wait while the stream's window or the transport is full."""
+        self.flush()
+        conn = self.conn
+        while not self._lost and not ws.closed:
+            blocked = self._paused_writing
+            if not blocked and isinstance(conn, H2Connection):
+                blocked = conn.outgoing_buffered(ws.stream_id) > 0
+            if not blocked:
+                return
+            waiter = self.loop.create_future()
+            self._send_waiters.append(waiter)
+            await waiter
+        if ws.closed and not ws._close_started:
+            raise connection_closed(ws.close_code or 1006, ws.close_reason)
+
+    def _wake_senders(self) -> None:
+        waiters, self._send_waiters = self._send_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _dispatch(self, events: list[Any]) -> None:
+        websockets = self.websockets
+        for event in events:
+            kind = type(event)
+            if kind in _MESSAGES:
+                ws = websockets.get(event.stream_id)
+                if ws is not None:
+                    ws._deliver(event)
+                    if len(ws._messages) > self.max_queue and isinstance(self.conn, H1Connection):
+                        self._pause_reading()
+            elif kind is Pong:
+                ws = websockets.get(event.stream_id)
+                if ws is not None:
+                    ws._pong(event.payload)
+            elif kind is Ping or kind is CloseReceived:
+                ws = websockets.get(event.stream_id)
+                if ws is not None and kind is CloseReceived and ws.close_code is None:
+                    ws.close_code, ws.close_reason = event.code, event.reason
+            elif kind is ev.WebSocketClosed:
+                ws = websockets.pop(event.stream_id, None)
+                if ws is not None:
+                    ws._set_closed(event.code, event.reason)
+                self._after_websocket_closed()
+            else:
+                self._other_event(event)
+        if self._send_waiters:
+            self._wake_senders()
+
+    def _other_event(self, event: Any) -> None:
+        kind = type(event)
+        if kind is ev.SettingsReceived:
+            if not self.settings_received.done():
+                self.settings_received.set_result(event.settings)
+        elif kind in (ev.WebSocketAccepted, ev.WebSocketRejected):
+            entry = self._handshakes.pop(event.stream_id, None)
+            if entry is not None and not entry[0].done():
+                result: Any = event
+                if kind is ev.WebSocketAccepted:
+                    # Made now, so that messages right behind the answer find it.
+                    result = WebSocket(self, event.stream_id, path=entry[1], headers=event.headers,
+                                       subprotocol=event.subprotocol, extensions=event.extensions)
+                    self.websockets[event.stream_id] = result
+                entry[0].set_result(result)
+            if kind is ev.WebSocketRejected and event.status:
+                pending = [event, bytearray(), self.loop.create_future()]
+                self._requests[event.stream_id] = pending
+                self._refusals[event.stream_id] = pending
+        elif kind is ev.DataReceived:
+            pending = self._requests.get(event.stream_id)
+            if pending is not None:
+                pending[1] += event.data
+                if len(pending[1]) > _MAX_BODY:
+                    self._requests.pop(event.stream_id, None)
+                    pending[2].set_result(False)
+                    if not self.client_side:
+                        self.respond(event.stream_id, 413, [(b"content-type", b"text/plain")],
+                                     b"request body too large\n")
+        elif kind is ev.StreamEnded or kind is ev.StreamReset:
+            pending = self._requests.pop(event.stream_id, None)
+            if pending is not None:
+                pending[2].set_result(kind is ev.StreamEnded)
+                if not self.client_side and self.owner is not None and kind is ev.StreamEnded:
+                    self.owner._request_complete(self, event.stream_id, pending[0], bytes(pending[1]))
+            elif kind is ev.StreamReset:
+                logger.debug("ws2fast: %s", event)
+        elif kind is ev.RequestReceived:
+            self._requests[event.stream_id] = [event, bytearray(), self.loop.create_future()]
+        elif kind is ev.ResponseReceived:
+            pending = self._requests.get(event.stream_id)
+            if pending is not None:
+                pending[0] = event
+        elif kind is ev.WebSocketRequested:
+            if self.owner is not None:
+                self.owner._websocket_requested(self, event)
+        elif kind is ev.ConnectionTerminated:
+            if not event.remote or event.error_code != ErrorCode.NO_ERROR:
+                logger.info("ws2fast: connection terminated: %s", event)
+            for future, _ in self._handshakes.values():
+                if not future.done():
+                    future.set_exception(ConnectionError(f"the connection ended: {event}"))
+
+    def _after_websocket_closed(self) -> None:
+        if self._reading_paused:
+            self._resume_reading()
+
+    # -- receive backpressure -----------------------------------------------------------------
+
+    def consumed(self, ws: WebSocket, event: Any) -> None:
+        """The application took ``event``: give its window back / resume reading."""
+        if isinstance(self.conn, H2Connection):
+            self.conn.acknowledge(ws.stream_id, event.nbytes)
+            if self.conn._output_size:
+                self.flush()
+        elif self._reading_paused and len(ws._messages) <= self.max_queue // 2:
+            self._resume_reading()
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and self.transport is not None and not self._lost:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    def receive_into(self, ws: WebSocket, buffer: Any) -> None:
+        if isinstance(self.conn, H2Connection):
+            self.conn.receive_into(ws.stream_id, buffer)
+        elif self.conn.session is not None:
+            self.conn.session.parser.receive_into(buffer)
+
+    def cancel_receive_into(self, ws: WebSocket) -> None:
+        if isinstance(self.conn, H2Connection):
+            self.conn.cancel_receive_into(ws.stream_id)
+        elif self.conn is not None and self.conn.session is not None:
+            self.conn.session.parser.cancel_receive_into()
+
+    # -- WebSocket control ----------------------------------------------------------------------
+
+    def close_websocket(self, ws: WebSocket, code: int, reason: str) -> None:
+        try:
+            events = self.conn.close_websocket(ws.stream_id, code, reason)
+        except LocalProtocolError:
+            return
+        if events:
+            self._dispatch(events)
+        self.flush()
+
+    def abort_websocket(self, ws: WebSocket) -> None:
+        if isinstance(self.conn, H2Connection):
+            with contextlib.suppress(LocalProtocolError):
+                self.conn.abort_websocket(ws.stream_id)
+            self.flush()
+        else:
+            self.abort()
+        self.websockets.pop(ws.stream_id, None)
+        ws._set_closed(ws.close_code if ws.close_code is not None else 1006, ws.close_reason)
+
+    async def open_websocket(self, path: str, authority: str, *, scheme: str, subprotocols: Any = (),
+                             extensions: Any = (), origin: str | None = None, headers: Any = ()) -> WebSocket:
+        """Client: open one WebSocket on this connection and wait for the answer."""
+        conn = self.conn
+        sid = conn.open_websocket(path, authority, scheme=scheme, subprotocols=subprotocols,
+                                  extensions=extensions, origin=origin, headers=headers)
+        future = self.loop.create_future()
+        self._handshakes[sid] = (future, path)
+        self.flush()
+        answer = await future
+        if isinstance(answer, ev.WebSocketRejected):
+            from ..exceptions import HandshakeFailed
+            body = b""
+            pending = self._refusals.pop(sid, None)
+            if pending is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(pending[2]), self.config.close_timeout)
+                except asyncio.TimeoutError:
+                    self._requests.pop(sid, None)
+                body = bytes(pending[1])
+            raise HandshakeFailed(answer.reason or f"the server answered {answer.status}", answer.status,
+                                  answer.headers, body)
+        return answer
+
+    def respond(self, stream_id: int, status: int, headers: Any, body: bytes) -> None:
+        """Server: answer a plain request (ignored if its stream is gone)."""
+        try:
+            events = self.conn.send_response(stream_id, status, headers, body)
+        except LocalProtocolError:
+            return
+        if events:
+            self._dispatch(events)
+        self.flush()
+
+    async def request(self, method: str, path: str, authority: str, scheme: str, headers: Any,
+                      body: bytes) -> tuple[int, tuple, bytes]:
+        """Client: a plain request; returns (status, headers, body)."""
+        sid = self.conn.send_request(method, path, authority, scheme=scheme, headers=headers, body=body)
+        pending: list[Any] = [None, bytearray(), self.loop.create_future()]
+        self._requests[sid] = pending
+        self.flush()
+        complete = await pending[2]
+        response = pending[0]
+        if not complete or response is None:
+            raise ConnectionError(f"the response to {method} {path} did not complete")
+        return response.status, response.headers, bytes(pending[1])
+
+    def goaway(self) -> None:
+        """Graceful shutdown of the connection: GOAWAY (HTTP/2)."""
+        if isinstance(self.conn, H2Connection) and not self._lost:
+            self.conn.close()
+            self.flush()
+
+
+def closed_error(ws: WebSocket) -> ConnectionClosed:
+    return connection_closed(ws.close_code or 1006, ws.close_reason)

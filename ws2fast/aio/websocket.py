@@ -1,0 +1,265 @@
+"""The asyncio WebSocket object: ``send``, ``recv``, ``async for``, ``recv_into``, ``ping``,
+``close``.  It is the same over HTTP/2 (one stream of a shared connection) and HTTP/1.1 (a whole
+connection); :attr:`http_version` says which."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any
+
+from .._core import BinaryMessage, TextMessage
+from ..exceptions import ConnectionClosedOK, connection_closed
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+__all__ = ["WebSocket"]
+
+Data = str | bytes
+
+
+class WebSocket:
+    """One open WebSocket.  Made by :func:`ws2fast.connect`, :meth:`ws2fast.Client.websocket`
+    and :func:`ws2fast.serve` (which passes it to the handler)."""
+
+    def __init__(self, connection: Connection, stream_id: int, *, path: str, headers: tuple,
+                 subprotocol: str | None, extensions: tuple[str, ...] = (), request_headers: tuple = ()) -> None:
+        self._connection = connection
+        self.stream_id = stream_id
+        self.path = path
+        #: the response headers (client) or the request headers (server)
+        self.headers = headers
+        self.request_headers = request_headers
+        self.subprotocol = subprotocol
+        self.extensions = extensions
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self._messages: deque[Any] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._into: Any = None
+        self._closed = connection.loop.create_future()
+        self._pings: dict[bytes, asyncio.Future[float]] = {}
+        self._close_started = False
+        self._ping_counter = 0
+        self._owns_connection = False       # made by connect(): its connection ends with it
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed.done() else "open"
+        return f"<WebSocket {self.path!r} stream {self.stream_id} {self.http_version} {state}>"
+
+    @property
+    def http_version(self) -> str:
+        """"HTTP/2" (RFC 8441) or "HTTP/1.1" (RFC 6455 Upgrade)."""
+        return self._connection.http_version
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.done()
+
+    @property
+    def local_address(self) -> Any:
+        return self._connection.transport.get_extra_info("sockname") if self._connection.transport else None
+
+    @property
+    def remote_address(self) -> Any:
+        return self._connection.transport.get_extra_info("peername") if self._connection.transport else None
+
+    # -- called by the connection ----------------------------------------------------------
+
+    def _deliver(self, event: Any) -> None:
+        self._messages.append(event)
+        self._wake()
+
+    def _pong(self, payload: bytes) -> None:
+        # A pong answers the ping with its payload and every ping before it (RFC 6455 §5.5.3).
+        for key in list(self._pings):
+            future = self._pings.pop(key)
+            if not future.done():
+                future.set_result(self._connection.loop.time())
+            if key == payload:
+                break
+
+    def _set_closed(self, code: int, reason: str) -> None:
+        if self._closed.done():
+            return
+        self.close_code, self.close_reason = code, reason
+        self._closed.set_result(None)
+        for future in self._pings.values():
+            if not future.done():
+                future.set_exception(connection_closed(code, reason))
+        self._pings.clear()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        self._waiter = self._connection.loop.create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    async def recv(self) -> Data:
+        """The next message: ``str`` for text, ``bytes`` for binary.  Raises
+        :class:`~ws2fast.exceptions.ConnectionClosed` once the WebSocket is closed and every
+        message received before the close was taken."""
+        while not self._messages:
+            if self._closed.done():
+                raise connection_closed(self.close_code or 1006, self.close_reason)
+            await self._wait()
+        event = self._messages.popleft()
+        self._connection.consumed(self, event)
+        if type(event) is BinaryMessage and event.into_buffer:
+            return bytes(memoryview(event.data).cast("B")[:event.nbytes])
+        return event.data
+
+    async def recv_into(self, buffer: Any) -> int:
+        """Receive the next *binary* message into ``buffer`` (bytearray, memoryview, numpy
+        array...) and return its length.
+
+        If nothing is queued, the buffer is registered with the parser, so the message is
+        unmasked straight into it: no intermediate copy.  A message that does not fit, or a text
+        message, raises ``ValueError``/``TypeError`` and stays queued for :meth:`recv`.
+        """
+        view = memoryview(buffer).cast("B")
+        while not self._messages:
+            if self._closed.done():
+                raise connection_closed(self.close_code or 1006, self.close_reason)
+            self._connection.receive_into(self, buffer)
+            try:
+                await self._wait()
+            finally:
+                if not (self._messages and type(self._messages[0]) is BinaryMessage
+                        and self._messages[0].into_buffer):
+                    self._connection.cancel_receive_into(self)
+        event = self._messages[0]
+        if type(event) is TextMessage:
+            raise TypeError("the next message is text; take it with recv()")
+        if type(event) is BinaryMessage and event.into_buffer and event.data is buffer:
+            self._messages.popleft()
+            self._connection.consumed(self, event)
+            return event.nbytes
+        data = event.data if not event.into_buffer else memoryview(event.data).cast("B")[:event.nbytes]
+        n = len(data)
+        if n > len(view):
+            raise ValueError(f"a message of {n} bytes does not fit a buffer of {len(view)}; "
+                             "it stays available to recv()")
+        view[:n] = data
+        self._messages.popleft()
+        self._connection.consumed(self, event)
+        return n
+
+    def __aiter__(self) -> AsyncIterator[Data]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Data]:
+        try:
+            while True:
+                yield await self.recv()
+        except ConnectionClosedOK:
+            return
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def send(self, message: Data | Any | Iterable[Data] | AsyncIterable[Data]) -> None:
+        """Send a message: ``str`` as text, a bytes-like object as binary, or an iterable /
+        async iterable of fragments (all ``str`` or all bytes-like) as one fragmented message.
+
+        Waits while the HTTP/2 flow-control window or the transport's buffer is full, so a
+        producer cannot outrun the peer.
+        """
+        if self._closed.done() or self._close_started:
+            raise connection_closed(self.close_code or 1006, self.close_reason)
+        c = self._connection
+        if isinstance(message, (str, bytes, bytearray, memoryview)) or hasattr(message, "__buffer__") \
+                or _is_buffer(message):
+            c.conn.send_message(self.stream_id, message)
+            await c.flush_and_wait(self)
+            return
+        if isinstance(message, AsyncIterable):
+            await self._send_fragments(_aiter_fragments(message))
+        elif isinstance(message, Iterable):
+            await self._send_fragments(_wrap_sync(message))
+        else:
+            raise TypeError(f"cannot send {type(message).__name__}")
+
+    async def _send_fragments(self, fragments: AsyncIterator[Data]) -> None:
+        c = self._connection
+        previous: Data | None = None
+        text = False
+        first = True
+        async for fragment in fragments:
+            if previous is not None:
+                c.conn.send_fragment(self.stream_id, previous, first=first, fin=False, text=text)
+                first = False
+                await c.flush_and_wait(self)
+            else:
+                text = isinstance(fragment, str)
+            if isinstance(fragment, str) != text:
+                raise TypeError("fragments of one message must all be str or all bytes-like")
+            previous = fragment
+        if previous is None:
+            return                                   # nothing at all: no message
+        c.conn.send_fragment(self.stream_id, previous, first=first, fin=True, text=text)
+        await c.flush_and_wait(self)
+
+    async def ping(self, data: bytes | None = None) -> asyncio.Future[float]:
+        """Send a ping; returns a future that resolves (to the loop time) when the pong comes."""
+        if self._closed.done():
+            raise connection_closed(self.close_code or 1006, self.close_reason)
+        if data is None:
+            self._ping_counter += 1
+            data = self._ping_counter.to_bytes(4, "big")
+        future = self._connection.loop.create_future()
+        self._pings[bytes(data)] = future
+        self._connection.conn.ping(self.stream_id, bytes(data))
+        await self._connection.flush_and_wait(self)
+        return future
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the WebSocket: the close handshake (then END_STREAM over HTTP/2), waiting at
+        most the close timeout for the peer's answer; then the stream/connection is abandoned."""
+        c = self._connection
+        if not self._closed.done() and not self._close_started:
+            self._close_started = True
+            c.close_websocket(self, code, reason)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._closed), c.config.close_timeout)
+        except asyncio.TimeoutError:
+            c.abort_websocket(self)
+        if self._owns_connection:
+            c.goaway()
+            c._close_transport()
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self._closed)
+
+    async def __aenter__(self) -> WebSocket:  # noqa: PYI034
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+def _is_buffer(obj: Any) -> bool:
+    try:
+        memoryview(obj)
+    except TypeError:
+        return False
+    return True
+
+
+async def _wrap_sync(items: Iterable[Data]) -> AsyncIterator[Data]:
+    for item in items:
+        yield item
+
+
+async def _aiter_fragments(items: AsyncIterable[Data]) -> AsyncIterator[Data]:
+    async for item in items:
+        yield item
