@@ -73,7 +73,8 @@ def test_many_websockets_on_one_http2_connection(loop_kind):
 def test_plain_requests_beside_websockets_on_both_versions(loop_kind):
     async def main():
         def page(request):
-            return 200, [(b"content-type", b"text/html")], f"<p>{request.method} {request.path} {request.http_version}</p>".encode()
+            text = f"<p>{request.method} {request.path} {request.http_version}</p>"
+            return 200, [(b"content-type", b"text/html")], text.encode()
 
         async with ws2fast.serve(echo, "127.0.0.1", 0, http_handler=page) as server:
             async with ws2fast.Client(f"http://127.0.0.1:{server.port}") as client:
