@@ -1,8 +1,7 @@
 """Command line: ``python -m ws2fast <command>``.
 
-Commands so far: ``info`` (the default) prints the version, how the compiled core was built,
-and the result of a quick self-check of the wire codecs.  ``serve``, ``connect`` and ``demo``
-arrive with the asyncio layer.
+``info`` (the default) prints the version, how the compiled core was built, and the result of a
+quick self-check of the wire codecs; ``serve``, ``connect`` and ``demo`` are in ``ws2fast.cli``.
 """
 
 from __future__ import annotations
@@ -51,10 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ws2fast", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("info", help="version, build and a self-check of the codecs").set_defaults(run=info)
+    from .cli import main_commands
+
+    main_commands(commands)
     args = parser.parse_args(argv)
     if args.command is None:
         args.run = info
-    return args.run(args)
+    return int(args.run(args) or 0)
 
 
 if __name__ == "__main__":
