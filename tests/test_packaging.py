@@ -32,14 +32,19 @@ def sdist(tmp_path_factory):
     return path
 
 
+def _sources() -> list[str]:
+    """Every Python module of the package (subpackages too) and every core source file."""
+    python = [p.relative_to(ROOT).as_posix() for p in (ROOT / "ws2fast").rglob("*.py")]
+    core = [p.relative_to(ROOT).as_posix() for p in (ROOT / "_ext").iterdir()
+            if p.suffix in (".pyx", ".pxi", ".h") or p.name == "mask.c"]
+    return sorted(python + core)
+
+
 def test_sdist_ships_the_sources(sdist):
     with tarfile.open(sdist) as tar:
         names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
     for required in ("setup.py", "pyproject.toml", "MANIFEST.in", "README.md", "LICENSE",
-                     "_ext/core.pyx", "_ext/h2frame.pxi", "_ext/hpack.pxi", "_ext/huffman_code.h",
-                     "_ext/wsframe.pxi", "_ext/wsmask.pxi", "_ext/wsevents.pxi",
-                     "_ext/wsbuild.pxi", "_ext/h2write.pxi", "_ext/mask.c", "_ext/mask.h", "_ext/utf8.h",
-                     "ws2fast/__init__.py", "ws2fast/py.typed", "ws2fast/_core.pyi"):
+                     "ws2fast/py.typed", "ws2fast/_core.pyi", *_sources()):
         assert required in names, f"sdist lacks {required}"
     assert not any(name.endswith((".so", "core.c")) for name in names), "sdist ships build output"
 
@@ -57,6 +62,8 @@ def test_wheel_builds_from_the_sdist_alone(sdist, tmp_path, profile):
         names = zf.namelist()
     assert any(n.startswith("ws2fast/_core.") and n.endswith(".so") for n in names)
     assert "ws2fast/py.typed" in names and "ws2fast/_core.pyi" in names
+    missing = {p for p in _sources() if p.startswith("ws2fast/")} - set(names)
+    assert not missing, f"the wheel lacks {sorted(missing)}"        # every module and subpackage
     # Install it into a fresh virtual environment and use it from outside the source tree.
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)

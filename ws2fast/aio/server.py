@@ -48,6 +48,8 @@ class Request:
     subprotocols: tuple[str, ...] = ()
     extensions: tuple[str, ...] = ()
     body: bytes = b""
+    #: the connection the request came on (several requests and WebSockets share one over HTTP/2)
+    connection: Any = field(default=None, compare=False, repr=False)
 
     def header(self, name: str) -> str | None:
         """The first value of a header (case-insensitive), decoded as Latin-1, or None."""
@@ -124,7 +126,7 @@ class Server:
     def _websocket_requested(self, conn: Connection, event: WebSocketRequested) -> None:
         method = "CONNECT" if conn.http_version == "HTTP/2" else "GET"
         request = Request(method, event.path, event.authority, event.headers, conn.http_version, True,
-                          event.origin, event.subprotocols, event.extensions)
+                          event.origin, event.subprotocols, event.extensions, connection=conn)
         if self._closing:
             conn.conn.reject_websocket(event.stream_id, 503, [(b"retry-after", b"1")], b"shutting down\n")
             conn.flush()
@@ -186,7 +188,7 @@ class Server:
 
     def _request_complete(self, conn: Connection, stream_id: int, event: RequestReceived, body: bytes) -> None:
         request = Request(event.method, event.path, event.authority, event.headers, conn.http_version,
-                          False, body=body)
+                          False, body=body, connection=conn)
         self._spawn(self._run_http(conn, stream_id, request))
 
     async def _run_http(self, conn: Connection, stream_id: int, request: Request) -> None:
