@@ -262,3 +262,47 @@ def test_certificates_are_verified_by_default(loop_kind, certificate):
             with pytest.raises(ssl.SSLCertVerificationError):
                 await ws2fast.connect(f"wss://127.0.0.1:{server.port}/")
     run(loop_kind, main())
+
+
+def test_keepalive_pings_keep_a_healthy_websocket_open(loop_kind):
+    async def main():
+        config = Config(ping_interval=0.05, ping_timeout=1.0)
+        pongs = []
+
+        async def handler(ws):
+            await asyncio.sleep(0.4)
+            await ws.send("still here")
+
+        async with ws2fast.serve(handler, "127.0.0.1", 0, config=config) as server:
+            for http2 in (True, False):
+                async with ws2fast.connect(f"ws://127.0.0.1:{server.port}/", http2=http2, config=config) as ws:
+                    ws._pong = lambda payload, original=ws._pong: (pongs.append(payload), original(payload))
+                    assert await ws.recv() == "still here"
+        assert len(pongs) >= 4              # our client's pings were answered, on both versions
+    run(loop_kind, main())
+
+
+def test_keepalive_drops_a_peer_that_never_answers(loop_kind):
+    async def main():
+        config = Config(ping_interval=0.05, ping_timeout=0.2)
+        async with ws2fast.serve(echo, "127.0.0.1", 0, config=config) as server:
+            # HTTP/1.1: a client that completes the Upgrade, then never reads or answers a ping
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            await reader.readuntil(b"\r\n\r\n")
+            start = asyncio.get_running_loop().time()
+            data = await asyncio.wait_for(reader.read(), 5)         # until EOF
+            assert b"\x88" in data and b"\x03\xf3" in data           # a Close with 1011 came first
+            assert asyncio.get_running_loop().time() - start < 2
+            writer.close()
+            # HTTP/2: a client that sends its preface and SETTINGS, then never answers a PING
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(ws2fast.frames.PREFACE + ws2fast.frames.build_settings({}))
+            start = asyncio.get_running_loop().time()
+            data = await asyncio.wait_for(reader.read(), 5)
+            assert asyncio.get_running_loop().time() - start < 2
+            pings = ws2fast.frames.FrameReader().feed(data)
+            assert any(f.type == 6 and not f.ack for f in pings)
+            writer.close()
+    run(loop_kind, main())

@@ -59,6 +59,11 @@ class Config:
     #: How long a WebSocket stream may stay open once its close handshake is done (or once we
     #: sent Close) before it is reset; it frees the stream's concurrency slot.
     close_timeout: float = 3.0
+    #: asyncio layer: send a WebSocket ping (and an HTTP/2 PING per connection) this often;
+    #: None turns keepalive off.
+    ping_interval: float | None = 20.0
+    #: asyncio layer: fail the WebSocket (1011) / drop the connection when the answer takes longer.
+    ping_timeout: float | None = 20.0
     #: Closed stream ids remembered (to tell "closed" from "never opened").
     max_closed_streams_remembered: int = 2048
     #: The clock for timeouts; injectable for tests.
@@ -74,8 +79,10 @@ class Config:
         _check_range("max_header_block_size", self.max_header_block_size, 1, 2**32 - 1)
         if self.max_message_size is not None:
             _check_range("max_message_size", self.max_message_size, 0, 2**63 - 1)
-        for name in ("settings_ack_timeout", "close_timeout"):
+        for name in ("settings_ack_timeout", "close_timeout", "ping_interval", "ping_timeout"):
             value = getattr(self, name)
+            if value is None and name.startswith("ping"):
+                continue
             if not (isinstance(value, (int, float)) and value > 0):
                 raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
         _check_range("max_closed_streams_remembered", self.max_closed_streams_remembered, 0, 2**31)

@@ -60,6 +60,7 @@ class Connection(asyncio.BufferedProtocol):
         self._reading_paused = False
         self._send_waiters: list[asyncio.Future[None]] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_deadline = 0.0
         self.closed = self.loop.create_future()
         self.ready = self.loop.create_future()          # set when the protocol is known
         self.settings_received = self.loop.create_future()
@@ -67,6 +68,9 @@ class Connection(asyncio.BufferedProtocol):
         self._requests: dict[int, list[Any]] = {}         # stream -> [head, body, complete]
         self._refusals: dict[int, list[Any]] = {}         # refused WebSockets' responses
         self._lost = False
+        self._h2 = False
+        self._keepalive: asyncio.Task[None] | None = None
+        self._http2_pings: dict[bytes, asyncio.Future[None]] = {}
 
     # -- what runs on this connection ---------------------------------------------------------
 
@@ -75,9 +79,12 @@ class Connection(asyncio.BufferedProtocol):
         return "HTTP/2" if isinstance(self.conn, H2Connection) else "HTTP/1.1"
 
     def _start(self, http2: bool) -> None:
+        self._h2 = http2
         if http2:
             self.conn = H2Connection(self.client_side, self.config)
             self.conn.initiate()
+            if self.config.ping_interval is not None:
+                self._keepalive = self.loop.create_task(self._http2_keepalive())
         else:
             self.conn = H1Connection(self.client_side, self.config)
         if not self.ready.done():
@@ -136,6 +143,8 @@ class Connection(asyncio.BufferedProtocol):
         self._lost = True
         if self._timer is not None:
             self._timer.cancel()
+        if self._keepalive is not None:
+            self._keepalive.cancel()
         for ws in list(self.websockets.values()):
             ws._set_closed(ws.close_code if ws.close_code is not None else 1006, ws.close_reason)
         self.websockets.clear()
@@ -163,17 +172,21 @@ class Connection(asyncio.BufferedProtocol):
 
     def flush(self) -> None:
         """Write what the connection has queued; close the transport when it says so."""
-        if self.conn is None or self.transport is None or self._lost:
+        conn = self.conn
+        if conn is None or self.transport is None or self._lost:
             return
-        data = self.conn.data_to_send()
-        if data:
-            self.transport.write(data)
-        if isinstance(self.conn, H1Connection):
-            if self.conn.closed:
+        if self._h2:
+            if conn._output_size:
+                self.transport.write(conn.data_to_send())
+            if conn._lingering or conn._settings_pending or self._timer is not None:
+                self._arm_timer()
+            if conn._terminated and not conn.streams:
                 self._close_transport()
         else:
-            self._arm_timer()
-            if self.conn._terminated and not self.conn.streams:
+            data = conn.data_to_send()
+            if data:
+                self.transport.write(data)
+            if conn.closed:
                 self._close_transport()
 
     def _close_transport(self) -> None:
@@ -187,9 +200,12 @@ class Connection(asyncio.BufferedProtocol):
     def _arm_timer(self) -> None:
         deadline = self.conn.next_timeout()
         if self._timer is not None:
+            if deadline is not None and self._timer_deadline == deadline:
+                return
             self._timer.cancel()
             self._timer = None
         if deadline is not None:
+            self._timer_deadline = deadline
             self._timer = self.loop.call_later(max(0.0, deadline - time.monotonic()), self._on_timer)
 
     def _on_timer(self) -> None:
@@ -253,7 +269,11 @@ class Connection(asyncio.BufferedProtocol):
 
     def _other_event(self, event: Any) -> None:
         kind = type(event)
-        if kind is ev.SettingsReceived:
+        if kind is ev.PingAcknowledged:
+            future = self._http2_pings.pop(event.data, None)
+            if future is not None and not future.done():
+                future.set_result(None)
+        elif kind is ev.SettingsReceived:
             if not self.settings_received.done():
                 self.settings_received.set_result(event.settings)
         elif kind in (ev.WebSocketAccepted, ev.WebSocketRejected):
@@ -408,6 +428,46 @@ class Connection(asyncio.BufferedProtocol):
         if not complete or response is None:
             raise ConnectionError(f"the response to {method} {path} did not complete")
         return response.status, response.headers, bytes(pending[1])
+
+    async def _http2_keepalive(self) -> None:
+        # An HTTP/2 PING every ping_interval; no answer within ping_timeout drops the connection.
+        interval, timeout = self.config.ping_interval, self.config.ping_timeout
+        counter = 0
+        while not self._lost:
+            await asyncio.sleep(interval)
+            if self._lost:
+                return
+            counter += 1
+            data = counter.to_bytes(8, "big")
+            future = self.loop.create_future()
+            self._http2_pings[data] = future
+            self.conn.send_http2_ping(data)
+            self.flush()
+            try:
+                await asyncio.wait_for(future, timeout)
+            except asyncio.TimeoutError:
+                logger.info("ws2fast: no answer to an HTTP/2 PING in %ss: dropping the connection", timeout)
+                self.abort()
+                return
+
+    async def websocket_keepalive(self, ws: WebSocket) -> None:
+        """A WebSocket ping every ping_interval; no pong within ping_timeout fails it (1011)."""
+        interval, timeout = self.config.ping_interval, self.config.ping_timeout
+        if interval is None:
+            return
+        with contextlib.suppress(ConnectionClosed, asyncio.CancelledError):
+            while not ws.closed:
+                await asyncio.sleep(interval)
+                if ws.closed:
+                    return
+                pong = await ws.ping()
+                try:
+                    await asyncio.wait_for(pong, timeout)
+                except asyncio.TimeoutError:
+                    logger.info("ws2fast: no pong in %ss on %r: closing with 1011", timeout, ws)
+                    self.close_websocket(ws, 1011, "keepalive ping timeout")
+                    self.abort_websocket(ws)
+                    return
 
     def goaway(self) -> None:
         """Graceful shutdown of the connection: GOAWAY (HTTP/2)."""

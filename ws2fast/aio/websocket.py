@@ -44,6 +44,8 @@ class WebSocket:
         self._close_started = False
         self._ping_counter = 0
         self._owns_connection = False       # made by connect(): its connection ends with it
+        self._keepalive = connection.loop.create_task(connection.websocket_keepalive(self)) \
+            if connection.config.ping_interval is not None else None
 
     def __repr__(self) -> str:
         state = "closed" if self._closed.done() else "open"
@@ -86,6 +88,8 @@ class WebSocket:
             return
         self.close_code, self.close_reason = code, reason
         self._closed.set_result(None)
+        if self._keepalive is not None and not self._keepalive.done():
+            self._keepalive.cancel()
         for future in self._pings.values():
             if not future.done():
                 future.set_exception(connection_closed(code, reason))
