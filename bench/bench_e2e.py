@@ -5,7 +5,9 @@ asyncio's event loop, in the same run so the ratios can be read.
 - request-response: send one message, wait for its echo, repeat (ROUND_TRIPS per round);
 - pipelined: 100 messages in flight (MESSAGES per round).
 
-ws2fast runs over cleartext HTTP/2 (prior knowledge, RFC 8441) and over HTTP/1.1; picows,
+ws2fast runs over cleartext HTTP/2 (prior knowledge, RFC 8441) and over HTTP/1.1, with its
+coroutine API (``await ws.recv()``) and with its callback API (``WebSocketListener``, the
+same style as picows's); picows,
 websockets and aiohttp over HTTP/1.1; hypercorn serves WebSockets over cleartext HTTP/2 to an
 h2 + wsproto client (there is no other Python HTTP/2 WebSocket client).
 
@@ -29,7 +31,8 @@ ROUND_TRIPS = 500
 MESSAGES = 2000
 IN_FLIGHT = 100
 SIZES = {"64B": 64, "4KiB": 4096}
-SERVER_OF = {"ws2fast-h2": "ws2fast", "ws2fast-h1": "ws2fast", "picows": "picows", "websockets": "websockets",
+SERVER_OF = {"ws2fast-h2": "ws2fast", "ws2fast-h1": "ws2fast", "ws2fast-h2-listener": "ws2fast-listener",
+             "ws2fast-h1-listener": "ws2fast-listener", "picows": "picows", "websockets": "websockets",
              "aiohttp": "aiohttp", "hypercorn-h2": "hypercorn"}
 
 
@@ -168,6 +171,38 @@ class PicowsClient(Client):
         self.transport.disconnect()
 
 
+class Ws2fastListenerClient(PicowsClient):
+    """ws2fast's callback API, driven the way the picows client is."""
+
+    async def connect(self, port: int, http2: bool) -> None:
+        import ws2fast
+        client = self
+
+        class Listener(ws2fast.WebSocketListener):
+            def on_message(self, ws, message):
+                client.received += 1
+                if client.received == client.target:
+                    client.done.set_result(None)
+                elif client.sent < client.target:
+                    ws.send_nowait(client.payload)
+                    client.sent += 1
+
+        self.ws = await ws2fast.connect(f"ws://127.0.0.1:{port}/", http2=http2, listener=Listener,
+                                        config=ws2fast.Config(ping_interval=None))
+
+    async def _burst(self, payload: bytes, n: int, window: int) -> int:
+        self.payload, self.target, self.received, self.sent = payload, n, 0, 0
+        self.done = asyncio.get_running_loop().create_future()
+        for _ in range(min(window, n)):
+            self.ws.send_nowait(payload)
+            self.sent += 1
+        await self.done
+        return n
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
 class H2WsprotoClient(Client):
     """An RFC 8441 client built on h2 + wsproto (for hypercorn)."""
 
@@ -235,8 +270,8 @@ class H2WsprotoClient(Client):
 
 async def _client(impl: str, port: int) -> Client:
     if impl.startswith("ws2fast"):
-        client: Client = Ws2fastClient()
-        await client.connect(port, http2=impl.endswith("h2"))
+        client: Client = Ws2fastListenerClient() if impl.endswith("listener") else Ws2fastClient()
+        await client.connect(port, http2="-h2" in impl)
     else:
         client = {"picows": PicowsClient, "websockets": WebsocketsClient, "aiohttp": AiohttpClient,
                   "hypercorn-h2": H2WsprotoClient}[impl]()

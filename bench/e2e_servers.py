@@ -2,8 +2,8 @@
 
     python bench/e2e_servers.py <impl> <port>
 
-prints "ready" once listening and serves until killed.  <impl>: ws2fast, picows, websockets,
-aiohttp, hypercorn (all on asyncio's event loop).
+prints "ready" once listening and serves until killed.  <impl>: ws2fast (coroutines),
+ws2fast-listener (callbacks), picows, websockets, aiohttp, hypercorn (all on asyncio's loop).
 """
 
 from __future__ import annotations
@@ -20,6 +20,16 @@ async def ws2fast_server(port: int) -> None:
             await ws.send(message)
 
     await ws2fast.serve(echo, "127.0.0.1", port, config=ws2fast.Config(ping_interval=None))
+
+
+async def ws2fast_listener_server(port: int) -> None:
+    import ws2fast
+
+    class Echo(ws2fast.WebSocketListener):
+        def on_message(self, ws, message):
+            ws.send_nowait(message)
+
+    await ws2fast.serve(Echo, "127.0.0.1", port, config=ws2fast.Config(ping_interval=None))
 
 
 async def picows_server(port: int) -> None:
@@ -96,7 +106,8 @@ async def hypercorn_server(port: int) -> None:
     await asyncio.sleep(0.5)
 
 
-SERVERS = {"ws2fast": ws2fast_server, "picows": picows_server, "websockets": websockets_server,
+SERVERS = {"ws2fast": ws2fast_server, "ws2fast-listener": ws2fast_listener_server, "picows": picows_server,
+           "websockets": websockets_server,
            "aiohttp": aiohttp_server, "hypercorn": hypercorn_server}
 
 

@@ -306,3 +306,45 @@ def test_keepalive_drops_a_peer_that_never_answers(loop_kind):
             assert any(f.type == 6 and not f.ack for f in pings)
             writer.close()
     run(loop_kind, main())
+
+
+def test_listener_callbacks_on_both_sides(loop_kind):
+    async def main():
+        log = []
+
+        class Echo(ws2fast.WebSocketListener):
+            def on_open(self, ws):
+                log.append(("server open", ws.http_version))
+
+            def on_message(self, ws, message):
+                ws.send_nowait(message)
+
+            def on_close(self, ws, code, reason):
+                log.append(("server close", code))
+
+        async def exchange(port, http2):
+            done = asyncio.get_running_loop().create_future()
+            got = []
+
+            class Client(ws2fast.WebSocketListener):
+                def on_open(self, ws):
+                    ws.send_nowait("one")
+                    ws.send_nowait(b"two")
+
+                def on_message(self, ws, message):
+                    got.append(message)
+                    if len(got) == 2:
+                        done.set_result(None)
+
+            ws = await ws2fast.connect(f"ws://127.0.0.1:{port}/", http2=http2, listener=Client)
+            await asyncio.wait_for(done, 5)
+            assert got == ["one", b"two"] and ws.buffered_amount == 0
+            await ws.close()
+            await asyncio.sleep(0.05)
+
+        async with ws2fast.serve(Echo, "127.0.0.1", 0) as server:
+            for http2 in (True, False):
+                await exchange(server.port, http2)
+        assert ("server open", "HTTP/2") in log and ("server open", "HTTP/1.1") in log
+        assert log.count(("server close", 1000)) == 2
+    run(loop_kind, main())

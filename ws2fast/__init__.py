@@ -18,7 +18,7 @@ from .config import Config
 from .h1connection import H1Connection
 from .h2connection import H2Connection
 from .websocket import WebSocketSession
-from .aio import Accept, Client, Reject, Request, WebSocket, connect, serve
+from .aio import Accept, Client, Reject, Request, WebSocket, WebSocketListener, connect, serve
 from .errors import CloseCode, ErrorCode, FrameType, Opcode, SettingCode
 from .exceptions import (
     FrameError,
@@ -38,6 +38,7 @@ __all__ = [
     "serve",
     "Client",
     "WebSocket",
+    "WebSocketListener",
     "Request",
     "Accept",
     "Reject",

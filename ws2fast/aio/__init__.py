@@ -8,6 +8,7 @@
 from .client import Client, connect
 from .connection import Connection
 from .server import Accept, Reject, Request, Server, serve
-from .websocket import WebSocket
+from .websocket import WebSocket, WebSocketListener
 
-__all__ = ["connect", "Client", "serve", "Server", "Request", "Accept", "Reject", "WebSocket", "Connection"]
+__all__ = ["connect", "Client", "serve", "Server", "Request", "Accept", "Reject", "WebSocket", "WebSocketListener",
+           "Connection"]

@@ -64,14 +64,16 @@ class connect:
 
     ``ssl``: an ``SSLContext`` (certificates are verified by default); ``http2``: None (ALPN
     decides, wss only), True (``ws://``: HTTP/2 by prior knowledge) or False (HTTP/1.1 only).
+    ``listener``: a :class:`WebSocketListener` subclass to get callbacks instead of ``recv``.
     """
 
     def __init__(self, uri: str, *, ssl: Any = None, subprotocols: Iterable[str] = (),
                  extensions: Iterable[str] = (), origin: str | None = None,
                  additional_headers: Iterable[tuple[Any, Any]] = (), http2: bool | None = None,
                  config: Config | None = None, open_timeout: float = 10.0, max_queue: int = 16,
-                 server_hostname: str | None = None) -> None:
+                 server_hostname: str | None = None, listener: Any = None) -> None:
         self.uri = uri
+        self._listener = listener
         self._options = {"subprotocols": tuple(subprotocols), "extensions": tuple(extensions),
                          "origin": origin, "headers": tuple(additional_headers)}
         self._ssl, self._http2, self._config = ssl, http2, config
@@ -100,7 +102,7 @@ class connect:
                                               alpn=["http/1.1"], server_hostname=self._server_hostname)
         try:
             ws = await conn.open_websocket(path, authority, scheme="https" if secure else "http",
-                                           **self._options)
+                                           listener=self._listener, **self._options)
         except BaseException:
             conn._close_transport()
             raise

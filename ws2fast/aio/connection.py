@@ -64,11 +64,13 @@ class Connection(asyncio.BufferedProtocol):
         self.closed = self.loop.create_future()
         self.ready = self.loop.create_future()          # set when the protocol is known
         self.settings_received = self.loop.create_future()
-        self._handshakes: dict[int, tuple[asyncio.Future[Any], str]] = {}
+        self._handshakes: dict[int, tuple[asyncio.Future[Any], str, Any]] = {}
         self._requests: dict[int, list[Any]] = {}         # stream -> [head, body, complete]
         self._refusals: dict[int, list[Any]] = {}         # refused WebSockets' responses
         self._lost = False
         self._h2 = False
+        self._in_batch = False
+        self._flush_scheduled = False
         self._keepalive: asyncio.Task[None] | None = None
         self._http2_pings: dict[bytes, asyncio.Future[None]] = {}
 
@@ -128,7 +130,11 @@ class Connection(asyncio.BufferedProtocol):
             self.abort()
             return
         if events:
-            self._dispatch(events)
+            self._in_batch = True
+            try:
+                self._dispatch(events)
+            finally:
+                self._in_batch = False
         if self._send_waiters:
             self._wake_senders()            # a WINDOW_UPDATE makes no event, but opens windows
         self.flush()
@@ -148,7 +154,7 @@ class Connection(asyncio.BufferedProtocol):
         for ws in list(self.websockets.values()):
             ws._set_closed(ws.close_code if ws.close_code is not None else 1006, ws.close_reason)
         self.websockets.clear()
-        for future, _ in self._handshakes.values():
+        for future, *_ in self._handshakes.values():
             if not future.done():
                 future.set_exception(ConnectionError("the connection was lost"))
         for future in (self.ready, self.settings_received):
@@ -246,6 +252,9 @@ class Connection(asyncio.BufferedProtocol):
             if kind in _MESSAGES:
                 ws = websockets.get(event.stream_id)
                 if ws is not None:
+                    if ws._listener is not None:
+                        self._listen(ws, event)
+                        continue
                     ws._deliver(event)
                     if len(ws._messages) > self.max_queue and isinstance(self.conn, H1Connection):
                         self._pause_reading()
@@ -267,6 +276,29 @@ class Connection(asyncio.BufferedProtocol):
         if self._send_waiters:
             self._wake_senders()
 
+    def _listen(self, ws: WebSocket, event: Any) -> None:
+        if type(event) is BinaryMessage and event.into_buffer:
+            data: Any = bytes(memoryview(event.data).cast("B")[:event.nbytes])
+        else:
+            data = event.data
+        try:
+            ws._listener.on_message(ws, data)
+        except Exception:
+            logger.exception("ws2fast: on_message failed: closing with 1011")
+            self.close_websocket(ws, 1011, "internal error")
+        if self._h2:
+            self.conn.acknowledge(ws.stream_id, event.nbytes)
+
+    def schedule_flush(self) -> None:
+        """Flush soon: at the end of the batch being read, or on the next loop turn."""
+        if not self._in_batch and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self.flush()
+
     def _other_event(self, event: Any) -> None:
         kind = type(event)
         if kind is ev.PingAcknowledged:
@@ -285,6 +317,9 @@ class Connection(asyncio.BufferedProtocol):
                     result = WebSocket(self, event.stream_id, path=entry[1], headers=event.headers,
                                        subprotocol=event.subprotocol, extensions=event.extensions)
                     self.websockets[event.stream_id] = result
+                    if entry[2] is not None:
+                        result._listener = entry[2]()
+                        result._listener.on_open(result)
                 entry[0].set_result(result)
             if kind is ev.WebSocketRejected and event.status:
                 pending = [event, bytearray(), self.loop.create_future()]
@@ -320,7 +355,7 @@ class Connection(asyncio.BufferedProtocol):
         elif kind is ev.ConnectionTerminated:
             if not event.remote or event.error_code != ErrorCode.NO_ERROR:
                 logger.info("ws2fast: connection terminated: %s", event)
-            for future, _ in self._handshakes.values():
+            for future, *_ in self._handshakes.values():
                 if not future.done():
                     future.set_exception(ConnectionError(f"the connection ended: {event}"))
 
@@ -383,13 +418,14 @@ class Connection(asyncio.BufferedProtocol):
         ws._set_closed(ws.close_code if ws.close_code is not None else 1006, ws.close_reason)
 
     async def open_websocket(self, path: str, authority: str, *, scheme: str, subprotocols: Any = (),
-                             extensions: Any = (), origin: str | None = None, headers: Any = ()) -> WebSocket:
+                             extensions: Any = (), origin: str | None = None, headers: Any = (),
+                             listener: Any = None) -> WebSocket:
         """Client: open one WebSocket on this connection and wait for the answer."""
         conn = self.conn
         sid = conn.open_websocket(path, authority, scheme=scheme, subprotocols=subprotocols,
                                   extensions=extensions, origin=origin, headers=headers)
         future = self.loop.create_future()
-        self._handshakes[sid] = (future, path)
+        self._handshakes[sid] = (future, path, listener)
         self.flush()
         answer = await future
         if isinstance(answer, ev.WebSocketRejected):

@@ -25,7 +25,7 @@ from ..config import Config
 from ..events import RequestReceived, WebSocketRequested
 from ..exceptions import ConnectionClosed
 from .connection import Connection
-from .websocket import WebSocket
+from .websocket import WebSocket, WebSocketListener
 
 __all__ = ["serve", "Server", "Request", "Accept", "Reject"]
 
@@ -169,6 +169,13 @@ class Server:
         if conn.http_version == "HTTP/2" and sid not in conn.conn.streams:
             conn.websockets.pop(sid, None)              # the stream went away meanwhile
             return
+        if _is_listener(options.handler):
+            ws._listener = options.handler()            # callbacks: no task per WebSocket
+            ws._listener.on_open(ws)
+            if early:
+                conn._dispatch(early)
+            conn.flush()
+            return
         if early:
             conn._dispatch(early)
         conn.flush()
@@ -263,11 +270,16 @@ class Server:
         await self.wait_closed()
 
 
+def _is_listener(handler: Any) -> bool:
+    return isinstance(handler, type) and issubclass(handler, WebSocketListener)
+
+
 class serve:
     """Start a server: ``async with serve(handler, "127.0.0.1", 8443, ssl=ctx) as server:``.
 
-    ``handler(ws)`` is called for every WebSocket; ``http_handler(request)`` for plain
-    requests and returns ``(status, headers, body)`` (404 when None).  ``ssl``: a server
+    ``handler(ws)`` is called for every WebSocket (or, if ``handler`` is a
+    :class:`WebSocketListener` subclass, an instance gets its callbacks); ``http_handler(request)``
+    for plain requests returns ``(status, headers, body)`` (404 when None).  ``ssl``: a server
     SSLContext (ALPN h2 and http/1.1 are set on it).
     """
 

@@ -15,9 +15,27 @@ from ..exceptions import ConnectionClosedOK, connection_closed
 if TYPE_CHECKING:
     from .connection import Connection
 
-__all__ = ["WebSocket"]
+__all__ = ["WebSocket", "WebSocketListener"]
 
 Data = str | bytes
+
+
+class WebSocketListener:
+    """Callbacks instead of coroutines, for the lowest latency: subclass it and pass the class
+    as the handler of :func:`ws2fast.serve` (or ``listener=`` to :func:`ws2fast.connect`).
+
+    The callbacks run straight from the code that parsed the bytes (no task switch per message);
+    answer with :meth:`WebSocket.send_nowait`.  Window is given back as each callback returns.
+    """
+
+    def on_open(self, ws: WebSocket) -> None:
+        """The WebSocket is open."""
+
+    def on_message(self, ws: WebSocket, message: Data) -> None:
+        """A whole message: ``str`` (text) or ``bytes`` (binary)."""
+
+    def on_close(self, ws: WebSocket, code: int, reason: str) -> None:
+        """The WebSocket is closed (1006 when there was no close handshake)."""
 
 
 class WebSocket:
@@ -46,6 +64,7 @@ class WebSocket:
         self._owns_connection = False       # made by connect(): its connection ends with it
         self._keepalive = connection.loop.create_task(connection.websocket_keepalive(self)) \
             if connection.config.ping_interval is not None else None
+        self._listener: WebSocketListener | None = None
 
     def __repr__(self) -> str:
         state = "closed" if self._closed.done() else "open"
@@ -88,6 +107,9 @@ class WebSocket:
             return
         self.close_code, self.close_reason = code, reason
         self._closed.set_result(None)
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            listener.on_close(self, code, reason)
         if self._keepalive is not None and not self._keepalive.done():
             self._keepalive.cancel()
         for future in self._pings.values():
@@ -192,6 +214,24 @@ class WebSocket:
             await self._send_fragments(_wrap_sync(message))
         else:
             raise TypeError(f"cannot send {type(message).__name__}")
+
+    def send_nowait(self, message: Any) -> None:
+        """Send a message now, without waiting for window or transport (for listeners).
+
+        What flow control does not let out yet is queued; :attr:`buffered_amount` says how much
+        waits, so a producer can slow down.
+        """
+        if self._closed.done() or self._close_started:
+            raise connection_closed(self.close_code or 1006, self.close_reason)
+        self._connection.conn.send_message(self.stream_id, message)
+        self._connection.schedule_flush()
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes accepted by send but not yet handed to the kernel."""
+        c = self._connection
+        queued = c.conn.outgoing_buffered(self.stream_id) if c._h2 else 0
+        return queued + (c.transport.get_write_buffer_size() if c.transport is not None else 0)
 
     async def _send_fragments(self, fragments: AsyncIterator[Data]) -> None:
         c = self._connection
