@@ -47,6 +47,10 @@ class Config:
     auto_pong: bool = True
     #: Echo a received Close frame automatically (completing the close handshake).
     auto_close: bool = True
+    #: permessage-deflate (RFC 7692): a client offers it, a server accepts an offer.
+    permessage_deflate: bool = False
+    #: Messages shorter than this are sent uncompressed even when compression is on.
+    compression_threshold: int = 128
     #: Release receive window only as the application acknowledges messages
     #: (``H2Connection.acknowledge``) instead of as they are parsed: backpressure.
     release_on_consume: bool = False
@@ -86,6 +90,7 @@ class Config:
             if not (isinstance(value, (int, float)) and value > 0):
                 raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
         _check_range("max_closed_streams_remembered", self.max_closed_streams_remembered, 0, 2**31)
+        _check_range("compression_threshold", self.compression_threshold, 0, 2**31)
 
     def __repr__(self) -> str:
         changed = [

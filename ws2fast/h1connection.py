@@ -34,6 +34,7 @@ from .events import (
 )
 from .errors import ErrorCode
 from .exceptions import LocalProtocolError
+from .deflate import ExtensionError, client_accept, client_offer, server_negotiate
 from .handshake import accept_key, encode_headers, websocket_offers
 from .websocket import WebSocketSession
 
@@ -63,6 +64,7 @@ class H1Connection:
         self._client_offer: tuple[bytes, tuple[str, ...], tuple[str, ...]] | None = None
         self._failed = False
         self._answered = False      # we answered the current request ourselves (400, 426)
+        self._deflate: Any = None   # agreed permessage-deflate parameters
 
     # -- state ------------------------------------------------------------------------------
 
@@ -195,7 +197,7 @@ class H1Connection:
         self._send(h11.EndOfMessage())
 
     def accept_websocket(self, stream_id: int = 0, subprotocol: str | None = None,
-                         extensions: Iterable[str] = (),
+                         extensions: Iterable[str] | None = None,
                          headers: Iterable[tuple[bytes | str, bytes | str]] = ()) -> list[Any]:
         """Server: answer the Upgrade with 101 (RFC 6455 §4.2.2).  Returns the events of frames
         the client sent right behind its request."""
@@ -206,9 +208,9 @@ class H1Connection:
                   (b"sec-websocket-accept", accept_key(self._key).encode())]
         if subprotocol is not None:
             fields.append((b"sec-websocket-protocol", subprotocol.encode("ascii")))
-        extensions = tuple(extensions)
-        if extensions:
-            fields.append((b"sec-websocket-extensions", ", ".join(extensions).encode("ascii")))
+        response, self._deflate = _server_extensions(extensions, offers[1], self.config)
+        if response:
+            fields.append((b"sec-websocket-extensions", response.encode("ascii")))
         fields.extend(_h1_headers(headers))
         self._send(h11.InformationalResponse(status_code=101, headers=fields))
         return self._switch()
@@ -272,7 +274,7 @@ class H1Connection:
     # client --------------------------------------------------------------------------------
 
     def open_websocket(self, path: str, authority: str, *, scheme: str = "http",
-                       subprotocols: Iterable[str] = (), extensions: Iterable[str] = (),
+                       subprotocols: Iterable[str] = (), extensions: Iterable[str] | None = None,
                        origin: str | None = None,
                        headers: Iterable[tuple[bytes | str, bytes | str]] = ()) -> int:
         """Client: send the Upgrade request (RFC 6455 §4.1); returns 0, the stream id."""
@@ -281,7 +283,9 @@ class H1Connection:
         if self._client_offer is not None or self.session is not None:
             raise LocalProtocolError("HTTP/1.1 carries one WebSocket per connection")
         key = base64.b64encode(os.urandom(16))
-        subprotocols, extensions = tuple(subprotocols), tuple(extensions)
+        subprotocols = tuple(subprotocols)
+        extensions = tuple(extensions) if extensions is not None else \
+            ((client_offer(),) if self.config.permessage_deflate else ())
         fields = [(b"host", authority.encode("ascii")), (b"upgrade", b"websocket"),
                   (b"connection", b"Upgrade"), (b"sec-websocket-key", key),
                   (b"sec-websocket-version", b"13")]
@@ -348,6 +352,11 @@ class H1Connection:
             problem = f"server chose subprotocol {subprotocols!r}, not one we offered"
         elif extensions and not offered_extensions:
             problem = f"server chose extensions {extensions!r} although we offered none"
+        elif extensions:
+            try:
+                self._deflate = client_accept(extensions, ", ".join(offered_extensions))
+            except ExtensionError as exc:
+                problem = str(exc)
         if problem:
             self._failed = True
             events.append(WebSocketRejected(0, 101, tuple(headers), problem))
@@ -358,7 +367,7 @@ class H1Connection:
 
     def _switch(self) -> list[Any]:
         trailing, _ = self._h11.trailing_data
-        self.session = WebSocketSession(self.client_side, self.config)
+        self.session = WebSocketSession(self.client_side, self.config, deflate=self._deflate)
         return self.session.receive_data(trailing) if trailing else []
 
     def _send(self, event: Any) -> None:
@@ -392,6 +401,20 @@ class H1Connection:
         """Give up at once: the I/O layer closes the transport (:attr:`closed` is true)."""
         self._ws(stream_id)
         self._failed = True
+
+
+def _server_extensions(extensions: Iterable[str] | None, offers: tuple[str, ...], config: Config) -> tuple[str, Any]:
+    """The server's extension response and agreed parameters: negotiated from the offers when
+    ``extensions`` is None (permessage-deflate if Config allows), none when it is empty."""
+    if extensions is not None:
+        if tuple(extensions):
+            raise LocalProtocolError("extensions are negotiated by the connection (Config.permessage_deflate); "
+                                     "pass None or ()")
+        return "", None
+    if not config.permessage_deflate or not offers:
+        return "", None
+    agreed = server_negotiate(offers)
+    return ("", None) if agreed is None else agreed
 
 
 def _b64(value: bytes) -> bytes:

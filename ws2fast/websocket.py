@@ -11,8 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._core import CloseReceived, FrameParser, Ping, build_ws_frame, is_valid_close_code
+import zlib
+
+from ._core import (
+    BinaryMessage,
+    CloseReceived,
+    CompressedMessage,
+    FrameParser,
+    Ping,
+    TextMessage,
+    build_ws_frame,
+    is_valid_close_code,
+)
 from .config import Config
+from .deflate import DeflateParameters, MessageTooBig, PerMessageDeflate
 from .errors import CloseCode
 from .events import WebSocketClosed
 from .exceptions import LocalProtocolError, WebSocketProtocolError
@@ -31,11 +43,15 @@ class WebSocketSession:
     RFC 6455 §7.1.1).
     """
 
-    def __init__(self, client_side: bool, config: Config | None = None, stream_id: int = 0) -> None:
+    def __init__(self, client_side: bool, config: Config | None = None, stream_id: int = 0,
+                 deflate: DeflateParameters | None = None) -> None:
         self.client_side = client_side
         self.config = config if config is not None else Config()
         self.stream_id = stream_id
-        self.parser = FrameParser(client_side, self.config.max_message_size)
+        self.deflate = None if deflate is None else PerMessageDeflate(
+            deflate, max_message_size=self.config.max_message_size, threshold=self.config.compression_threshold)
+        self.parser = FrameParser(client_side, self.config.max_message_size,
+                                  permessage_deflate=deflate is not None)
         self.state = _OPEN
         self.close_code: int | None = None
         self.close_reason = ""
@@ -67,7 +83,12 @@ class WebSocketSession:
             if self._close_received:
                 break                       # nothing after a Close counts (RFC 6455 §5.5.1)
             kind = type(item)
-            if kind is Ping:
+            if kind is CompressedMessage:
+                inflated = self._inflate(item, events)
+                if inflated is None:
+                    break
+                events.append(inflated)
+            elif kind is Ping:
                 if self.config.auto_pong and not self._close_sent:
                     self._out.append(build_ws_frame(0xA, item.payload, mask=self.client_side))
                 events.append(item)
@@ -76,6 +97,22 @@ class WebSocketSession:
             else:
                 events.append(item)
         return events
+
+    def _inflate(self, item: CompressedMessage, events: list[Any]) -> Any:
+        assert self.deflate is not None
+        try:
+            data = self.deflate.decompress(item.data)
+            if item.is_text:
+                return TextMessage(data.decode("utf-8"), self.stream_id)
+            return BinaryMessage(data, len(data), False, self.stream_id)
+        except MessageTooBig as exc:
+            self._fail(CloseCode.MESSAGE_TOO_BIG, str(exc), events)
+        except UnicodeDecodeError:
+            self._fail(CloseCode.INVALID_FRAME_PAYLOAD_DATA, "invalid UTF-8 in a text message (RFC 6455 §8.1)",
+                       events)
+        except zlib.error as exc:
+            self._fail(CloseCode.INVALID_FRAME_PAYLOAD_DATA, f"invalid compressed data: {exc}", events)
+        return None
 
     def _on_close(self, close: CloseReceived, events: list[Any]) -> None:
         self._close_received = True
@@ -127,10 +164,14 @@ class WebSocketSession:
     def send_message(self, data: Any) -> None:
         """Send a message: ``str`` as text, bytes-like as binary."""
         self._check_open()
-        if isinstance(data, str):
-            self._out.append(build_ws_frame(0x1, data, mask=self.client_side))
-        else:
-            self._out.append(build_ws_frame(0x2, data, mask=self.client_side))
+        opcode = 0x1 if isinstance(data, str) else 0x2
+        if self.deflate is not None:
+            raw = data.encode("utf-8") if opcode == 0x1 else bytes(data)
+            if len(raw) >= self.deflate.threshold:
+                self._out.append(build_ws_frame(opcode, self.deflate.compress(raw), rsv1=True,
+                                                mask=self.client_side))
+                return
+        self._out.append(build_ws_frame(opcode, data, mask=self.client_side))
 
     def send_fragment(self, data: Any, *, first: bool, fin: bool, text: bool = False) -> None:
         self._check_open()
