@@ -76,6 +76,7 @@ cdef class H2Stream:
     cdef public bint remote_ended       # END_STREAM received
     cdef public bint discard            # routed DATA is dropped (WebSocket closed or failed)
     cdef public bint ws_open            # send_message is allowed (accepted, no Close sent)
+    cdef public object deflate          # ws2fast.deflate.PerMessageDeflate when negotiated
     cdef public object info
     cdef list _pending                  # bytes objects queued for DATA frames
     cdef Py_ssize_t _pending_offset     # bytes of _pending[0] already sent
@@ -410,6 +411,8 @@ cdef class H2Core:
         cdef Py_buffer view
         cdef const char* p
         cdef Py_ssize_t n
+        if s.deflate is not None:
+            return self._send_deflated(s, data)
         if PyUnicode_Check(data):
             p = PyUnicode_AsUTF8AndSize(data, &n)
             self._send_ws(s, 0x81, <const unsigned char*>p, n, False)
@@ -422,6 +425,16 @@ cdef class H2Core:
                 self._send_ws(s, 0x82, <const unsigned char*>view.buf, view.len, False)
             finally:
                 PyBuffer_Release(&view)
+
+    cdef int _send_deflated(self, H2Stream s, data) except -1:
+        # permessage-deflate (RFC 7692): compress the message unless it is below the threshold;
+        # RSV1 marks a compressed message.
+        cdef int b0 = 0x81 if PyUnicode_Check(data) else 0x82
+        cdef bytes raw = (<str>data).encode("utf-8") if b0 == 0x81 else bytes(data)
+        if PyBytes_GET_SIZE(raw) >= s.deflate.threshold:
+            raw = s.deflate.compress(raw)
+            b0 |= 0x40
+        return self._send_ws(s, b0, <const unsigned char*>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw), False)
 
     def _send_ws_frame(self, uint32_t stream_id, int b0, payload, bint end_stream=False):
         """Send one WebSocket frame (first octet ``b0``) on a stream the Python side vouches

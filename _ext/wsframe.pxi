@@ -66,7 +66,7 @@ cdef class FrameParser:
     # set and read by the HTTP/2 connection core (h2core.pxi)
     cdef uint32_t _stream_id            # stamped on every event
     cdef uint64_t _data_bytes           # data-frame payload bytes consumed, ever
-    cdef uint64_t _controls             # control events made, ever
+    cdef uint64_t _controls             # control and compressed events made, ever
     cdef uint64_t _messages_done        # data messages made, ever
     cdef bint _close_seen
 
@@ -495,6 +495,7 @@ cdef class FrameParser:
                 (<CompressedMessage>event).data = payload
                 (<CompressedMessage>event).is_text = self._msg_opcode == _OP_TEXT
                 (<CompressedMessage>event).stream_id = self._stream_id
+                self._controls += 1             # it needs Python (zlib): not a fast-path event
             elif self._msg_opcode == _OP_TEXT:
                 event = TextMessage.__new__(TextMessage)
                 (<TextMessage>event).data = payload

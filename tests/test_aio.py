@@ -348,3 +348,21 @@ def test_listener_callbacks_on_both_sides(loop_kind):
         assert ("server open", "HTTP/2") in log and ("server open", "HTTP/1.1") in log
         assert log.count(("server close", 1000)) == 2
     run(loop_kind, main())
+
+
+def test_permessage_deflate_over_both_versions(loop_kind):
+    async def main():
+        config = Config(permessage_deflate=True, compression_threshold=0)
+        async with ws2fast.serve(echo, "127.0.0.1", 0, config=config) as server:
+            for http2 in (True, False):
+                async with ws2fast.connect(f"ws://127.0.0.1:{server.port}/", http2=http2, config=config) as ws:
+                    assert ws.extensions == ("permessage-deflate",)
+                    for message in _messages():
+                        await ws.send(message)
+                        assert await ws.recv() == message
+                # without the setting on the client, nothing is offered and nothing compressed
+                async with ws2fast.connect(f"ws://127.0.0.1:{server.port}/", http2=http2) as ws:
+                    assert ws.extensions == ()
+                    await ws.send("plain")
+                    assert await ws.recv() == "plain"
+    run(loop_kind, main())

@@ -30,8 +30,8 @@ from ws2fast.events import TextMessage, WebSocketClosed
 
 
 def test_parse_extensions_splits_offers_and_unquotes():
-    assert parse_extensions(['permessage-deflate; client_max_window_bits, permessage-deflate; '
-                             'server_max_window_bits="10"', "x-other"]) == [
+    assert parse_extensions([('permessage-deflate; client_max_window_bits, permessage-deflate; '
+                              'server_max_window_bits="10"'), "x-other"]) == [
         ("permessage-deflate", [("client_max_window_bits", None)]),
         ("permessage-deflate", [("server_max_window_bits", "10")]),
         ("x-other", []),
@@ -197,3 +197,34 @@ def test_our_server_closes_1009_when_a_compressed_message_inflates_past_the_limi
     client.send_binary(b"\0" * 100_000)          # ~100 bytes on the wire
     events = ours.receive_data(b"".join(client.data_to_send()))
     assert events == [WebSocketClosed(0, 1009, events[0].reason)]
+
+
+# -- over HTTP/2 -------------------------------------------------------------------------------
+
+def test_h2_compressed_messages_and_a_bomb_closed_with_1009():
+    from hyperframe import frame as hf
+
+    from tests.rawpeer import CONNECT, server_pair
+    from ws2fast._core import build_ws_frame
+
+    peer = server_pair(Config(permessage_deflate=True, max_message_size=10000, compression_threshold=0))
+    offer = CONNECT + [(b"sec-websocket-extensions", b"permessage-deflate; client_max_window_bits")]
+    peer.send(peer.headers(1, offer), peer.headers(3, offer))
+    for sid in (1, 3):
+        peer.ours.accept_websocket(sid)
+    (response, _) = [f for f in peer.read() if isinstance(f, hf.HeadersFrame)]
+    assert dict(response.fields)[b"sec-websocket-extensions"] == b"permessage-deflate"
+    client = PerMessageDeflate(DeflateParameters())
+    text = "compress me " * 50
+    events = peer.send(peer.data(1, build_ws_frame(1, client.compress(text.encode()), rsv1=True, mask=True)))
+    assert events == [TextMessage(text, 1)]
+    peer.ours.send_message(1, text)
+    (frame,) = [f for f in peer.read() if isinstance(f, hf.DataFrame)]
+    assert frame.data[0] == 0xC1 and len(frame.data) < len(text) / 4      # RSV1, compressed
+    server_side = PerMessageDeflate(DeflateParameters())
+    assert server_side.decompress(frame.data[2:] if frame.data[1] < 126 else frame.data[4:]) == text.encode()
+    bomb = PerMessageDeflate(DeflateParameters()).compress(b"\0" * 1_000_000)
+    events = peer.send(peer.data(3, build_ws_frame(2, bomb, rsv1=True, mask=True)))
+    assert events == [WebSocketClosed(3, 1009, events[0].reason)]
+    events = peer.send(peer.data(1, build_ws_frame(1, client.compress(b"still"), rsv1=True, mask=True)))
+    assert events == [TextMessage("still", 1)]

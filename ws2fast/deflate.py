@@ -16,10 +16,12 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .exceptions import ProtocolError
+from typing import Any
+
+from .exceptions import LocalProtocolError, ProtocolError
 
 __all__ = ["PerMessageDeflate", "DeflateParameters", "parse_extensions", "server_negotiate",
-           "client_offer", "client_accept", "ExtensionError", "MessageTooBig"]
+           "client_offer", "client_accept", "server_extensions", "compressed_limit", "ExtensionError", "MessageTooBig"]
 
 _NAME = "permessage-deflate"
 _TAIL = b"\x00\x00\xff\xff"
@@ -188,6 +190,30 @@ def client_accept(responses: Iterable[str], offer: str) -> DeflateParameters | N
         raise ExtensionError("server_max_window_bits above what we asked for")
     return DeflateParameters("client_no_context_takeover" in checked or "client_no_context_takeover" in offered,
                              "server_no_context_takeover" in checked, local_window, remote_window)
+
+
+def compressed_limit(max_message_size: int | None) -> int | None:
+    """The frame parser's limit when messages may be compressed: deflate can expand
+    incompressible data a little (5 octets per 16 KiB block and the sync flush), and the exact
+    limit is enforced on the inflated size anyway."""
+    return None if max_message_size is None else max_message_size + max_message_size // 256 + 1024
+
+
+def server_extensions(extensions: Iterable[str] | None, offers: Iterable[str],
+                      config: Any) -> tuple[str, DeflateParameters | None]:
+    """A server's extension response and agreed parameters: negotiated from the client's offers
+    when ``extensions`` is None (permessage-deflate if ``config.permessage_deflate``), none when
+    it is empty.  Other values are refused: extensions need codecs the connection runs."""
+    if extensions is not None:
+        if tuple(extensions):
+            raise LocalProtocolError("extensions are negotiated by the connection (Config.permessage_deflate); "
+                                     "pass None or ()")
+        return "", None
+    offers = tuple(offers)
+    if not config.permessage_deflate or not offers:
+        return "", None
+    agreed = server_negotiate(offers)
+    return ("", None) if agreed is None else agreed
 
 
 class PerMessageDeflate:

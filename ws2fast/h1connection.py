@@ -34,7 +34,7 @@ from .events import (
 )
 from .errors import ErrorCode
 from .exceptions import LocalProtocolError
-from .deflate import ExtensionError, client_accept, client_offer, server_negotiate
+from .deflate import ExtensionError, client_accept, client_offer, server_extensions
 from .handshake import accept_key, encode_headers, websocket_offers
 from .websocket import WebSocketSession
 
@@ -208,7 +208,7 @@ class H1Connection:
                   (b"sec-websocket-accept", accept_key(self._key).encode())]
         if subprotocol is not None:
             fields.append((b"sec-websocket-protocol", subprotocol.encode("ascii")))
-        response, self._deflate = _server_extensions(extensions, offers[1], self.config)
+        response, self._deflate = server_extensions(extensions, offers[1], self.config)
         if response:
             fields.append((b"sec-websocket-extensions", response.encode("ascii")))
         fields.extend(_h1_headers(headers))
@@ -401,20 +401,6 @@ class H1Connection:
         """Give up at once: the I/O layer closes the transport (:attr:`closed` is true)."""
         self._ws(stream_id)
         self._failed = True
-
-
-def _server_extensions(extensions: Iterable[str] | None, offers: tuple[str, ...], config: Config) -> tuple[str, Any]:
-    """The server's extension response and agreed parameters: negotiated from the offers when
-    ``extensions`` is None (permessage-deflate if Config allows), none when it is empty."""
-    if extensions is not None:
-        if tuple(extensions):
-            raise LocalProtocolError("extensions are negotiated by the connection (Config.permessage_deflate); "
-                                     "pass None or ()")
-        return "", None
-    if not config.permessage_deflate or not offers:
-        return "", None
-    agreed = server_negotiate(offers)
-    return ("", None) if agreed is None else agreed
 
 
 def _b64(value: bytes) -> bytes:

@@ -20,6 +20,7 @@ says (the clock is ``Config.clock``).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,6 +41,16 @@ from ._core import (
     TextMessage,
 )
 from .config import Config
+from .deflate import (
+    DeflateParameters,
+    ExtensionError,
+    MessageTooBig,
+    PerMessageDeflate,
+    client_accept,
+    client_offer,
+    compressed_limit,
+    server_extensions,
+)
 from .errors import CloseCode, ErrorCode, FrameType, SettingCode
 from .events import (
     ConnectionTerminated,
@@ -74,7 +85,7 @@ from .hpack import Decoder, Encoder
 
 __all__ = ["H2Connection"]
 
-_MESSAGES = (TextMessage, BinaryMessage, CompressedMessage)
+_MESSAGES = (TextMessage, BinaryMessage)
 _MAX_STREAM_ID = 2**31 - 1
 _UNLIMITED = 2**32 - 1
 
@@ -260,6 +271,8 @@ class H2Connection(H2Core):
                 events.append(item)
         elif kind is CloseReceived:
             self._on_ws_close(item, events)
+        elif kind is CompressedMessage:
+            self._on_compressed(item, events)
 
     # SETTINGS ------------------------------------------------------------------------------
 
@@ -493,7 +506,14 @@ class H2Connection(H2Core):
             problem = f"server chose subprotocol {subprotocols!r}, not one we offered"
         elif extensions and not info.offered_extensions:
             problem = f"server chose extensions {extensions!r} although we offered none"
-        elif end_stream:
+        elif extensions:
+            try:
+                agreed = client_accept(extensions, ", ".join(info.offered_extensions))
+            except ExtensionError as exc:
+                problem = str(exc)
+            else:
+                s.deflate = None if agreed is None else self._codec(agreed)
+        if not problem and end_stream:
             problem = "server ended the stream in its 2xx answer"
         if problem:
             info.phase = _DONE
@@ -899,8 +919,39 @@ class H2Connection(H2Core):
             self._terminal_event(s, code, False, "the connection ended", events)
 
     def _attach_parser(self, s: H2Stream, client_side: bool) -> None:
-        parser = FrameParser(client_side, self.config.max_message_size)
+        limit = self.config.max_message_size
+        parser = FrameParser(client_side, limit if s.deflate is None else compressed_limit(limit),
+                             permessage_deflate=s.deflate is not None)
         self._bind_parser(s, parser)
+
+    def _codec(self, agreed: DeflateParameters) -> PerMessageDeflate:
+        return PerMessageDeflate(agreed, max_message_size=self.config.max_message_size,
+                                 threshold=self.config.compression_threshold)
+
+    def _on_compressed(self, item: CompressedMessage, events: list[Any]) -> None:
+        # permessage-deflate: inflate (bounded) into the message the application gets.
+        s = self.streams.get(item.stream_id)
+        if s is None or s.info.close_received or s.deflate is None:
+            return
+        sid = item.stream_id
+        try:
+            data = s.deflate.decompress(item.data)
+            event = TextMessage(data.decode("utf-8"), sid) if item.is_text else \
+                BinaryMessage(data, len(data), False, sid)
+        except MessageTooBig as exc:
+            self._fail_websocket(s, CloseCode.MESSAGE_TOO_BIG, str(exc), events)
+            return
+        except UnicodeDecodeError:
+            self._fail_websocket(s, CloseCode.INVALID_FRAME_PAYLOAD_DATA,
+                                 "invalid UTF-8 in a text message (RFC 6455 §8.1)", events)
+            return
+        except zlib.error as exc:
+            self._fail_websocket(s, CloseCode.INVALID_FRAME_PAYLOAD_DATA, f"invalid compressed data: {exc}",
+                                 events)
+            return
+        # The inflated size is not what flow control counted: give the compressed bytes back now.
+        self.acknowledge(sid, item.nbytes)
+        events.append(event)
 
     # -- sending: WebSockets ----------------------------------------------------------------
 
@@ -911,7 +962,7 @@ class H2Connection(H2Core):
         *,
         scheme: str = "https",
         subprotocols: Iterable[str] = (),
-        extensions: Iterable[str] = (),
+        extensions: Iterable[str] | None = None,
         origin: str | None = None,
         headers: Iterable[tuple[bytes | str, bytes | str]] = (),
     ) -> int:
@@ -928,7 +979,8 @@ class H2Connection(H2Core):
                 + ("yet: wait for SettingsReceived" if not self._remote_settings_seen else
                    "(it does not support WebSockets over HTTP/2)") + " (RFC 8441 §3)")
         subprotocols = tuple(subprotocols)
-        extensions = tuple(extensions)
+        extensions = tuple(extensions) if extensions is not None else \
+            ((client_offer(),) if self.config.permessage_deflate else ())
         block = extended_connect_headers(path, authority, scheme, subprotocols, extensions,
                                          origin, headers)
         s = self._open_local_stream(block, end_stream=False, websocket=True)
@@ -941,7 +993,7 @@ class H2Connection(H2Core):
         self,
         stream_id: int,
         subprotocol: str | None = None,
-        extensions: Iterable[str] = (),
+        extensions: Iterable[str] | None = None,
         headers: Iterable[tuple[bytes | str, bytes | str]] = (),
     ) -> list[Any]:
         """Server: accept a requested WebSocket with a 200 (RFC 8441 §5).
@@ -960,11 +1012,12 @@ class H2Connection(H2Core):
         fields: list[tuple[bytes, bytes]] = [(b":status", b"200")]
         if subprotocol is not None:
             fields.append((b"sec-websocket-protocol", subprotocol.encode("ascii")))
-        extensions = tuple(extensions)
-        if extensions:
-            fields.append((b"sec-websocket-extensions", ", ".join(extensions).encode("ascii")))
+        response, agreed = server_extensions(extensions, info.offered_extensions, self.config)
+        if response:
+            fields.append((b"sec-websocket-extensions", response.encode("ascii")))
         fields.extend(encode_headers(headers))
         self._write_headers(stream_id, fields, end_stream=False)
+        s.deflate = None if agreed is None else self._codec(agreed)
         self._attach_parser(s, client_side=False)
         info.phase = _OPEN
         s.ws_open = True

@@ -24,7 +24,7 @@ from ._core import (
     is_valid_close_code,
 )
 from .config import Config
-from .deflate import DeflateParameters, MessageTooBig, PerMessageDeflate
+from .deflate import DeflateParameters, MessageTooBig, PerMessageDeflate, compressed_limit
 from .errors import CloseCode
 from .events import WebSocketClosed
 from .exceptions import LocalProtocolError, WebSocketProtocolError
@@ -50,7 +50,8 @@ class WebSocketSession:
         self.stream_id = stream_id
         self.deflate = None if deflate is None else PerMessageDeflate(
             deflate, max_message_size=self.config.max_message_size, threshold=self.config.compression_threshold)
-        self.parser = FrameParser(client_side, self.config.max_message_size,
+        limit = self.config.max_message_size
+        self.parser = FrameParser(client_side, limit if deflate is None else compressed_limit(limit),
                                   permessage_deflate=deflate is not None)
         self.state = _OPEN
         self.close_code: int | None = None

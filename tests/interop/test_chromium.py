@@ -4,7 +4,8 @@ opens wss:// WebSockets, which must ride that HTTP/2 connection (RFC 8441); mess
 
 Chromium uses HTTP/2 for a WebSocket only over TLS, and only when an HTTP/2 connection to the
 origin that advertised SETTINGS_ENABLE_CONNECT_PROTOCOL exists: the page load makes it.  It
-offers permessage-deflate, which we decline (not implemented yet).  The page POSTs its report
+offers permessage-deflate, which the server accepts (RFC 7692), so every message of the exchange
+is compressed both ways and inflated by the other side.  The page POSTs its report
 to /result (``--dump-dom`` would return at the load event and kill the WebSockets).
 """
 
@@ -55,7 +56,9 @@ def test_chromium_websockets_ride_the_pages_http2_connection(certificate, tmp_pa
             async for message in ws:
                 await ws.send(message)
 
-        async with ws2fast.serve(echo, "127.0.0.1", 0, ssl=server_context(*certificate), http_handler=http) as server:
+        config = ws2fast.Config(permessage_deflate=True, compression_threshold=0)
+        async with ws2fast.serve(echo, "127.0.0.1", 0, ssl=server_context(*certificate), http_handler=http,
+                                 config=config) as server:
             process = await asyncio.create_subprocess_exec(
                 browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -79,12 +82,14 @@ def test_chromium_websockets_ride_the_pages_http2_connection(certificate, tmp_pa
         assert result["mismatches"] == []
         assert result["echoes"] == 2 * 8 * 2
         assert result["closes"] == [[1000, True], [1000, True]]
-        assert result["extensions"] == ["", ""]                  # permessage-deflate declined
+        assert result["extensions"] == ["permessage-deflate", "permessage-deflate"]
         assert page_connections and page_connections[0][1] == "HTTP/2"
         page_connection = page_connections[0][0]
         assert len(websockets) == 2
         for connection, version, headers in websockets:
             assert version == "HTTP/2" and connection is page_connection
             assert any(n == b"sec-websocket-extensions" and b"permessage-deflate" in v for n, v in headers)
+            assert all(s.deflate is not None for s in connection.conn.streams.values()) if connection.conn.streams \
+                else True
 
     run("asyncio", main(), timeout=150)

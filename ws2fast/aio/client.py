@@ -68,13 +68,14 @@ class connect:
     """
 
     def __init__(self, uri: str, *, ssl: Any = None, subprotocols: Iterable[str] = (),
-                 extensions: Iterable[str] = (), origin: str | None = None,
+                 extensions: Iterable[str] | None = None, origin: str | None = None,
                  additional_headers: Iterable[tuple[Any, Any]] = (), http2: bool | None = None,
                  config: Config | None = None, open_timeout: float = 10.0, max_queue: int = 16,
                  server_hostname: str | None = None, listener: Any = None) -> None:
         self.uri = uri
         self._listener = listener
-        self._options = {"subprotocols": tuple(subprotocols), "extensions": tuple(extensions),
+        self._options = {"subprotocols": tuple(subprotocols),
+                         "extensions": None if extensions is None else tuple(extensions),
                          "origin": origin, "headers": tuple(additional_headers)}
         self._ssl, self._http2, self._config = ssl, http2, config
         self._open_timeout, self._max_queue = open_timeout, max_queue
@@ -155,7 +156,7 @@ class Client:
         return conn
 
     async def websocket(self, path: str = "/", *, subprotocols: Iterable[str] = (),
-                        extensions: Iterable[str] = (), origin: str | None = None,
+                        extensions: Iterable[str] | None = None, origin: str | None = None,
                         additional_headers: Iterable[tuple[Any, Any]] = ()) -> WebSocket:
         """Open one more WebSocket on the shared connection (opening it if needed)."""
         async def open_one() -> WebSocket:
@@ -163,7 +164,8 @@ class Client:
                 self.connection = await self._connect()
             return await self.connection.open_websocket(
                 path, self._authority, scheme="https" if self._secure else "http",
-                subprotocols=tuple(subprotocols), extensions=tuple(extensions), origin=origin,
+                subprotocols=tuple(subprotocols), origin=origin,
+                extensions=None if extensions is None else tuple(extensions),
                 headers=tuple(additional_headers))
         return await asyncio.wait_for(open_one(), self._open_timeout)
 
