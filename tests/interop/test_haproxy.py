@@ -56,6 +56,8 @@ frontend h2_in
     bind 127.0.0.1:{self.h2_front} proto h2
     default_backend to_h1
 backend to_h1
+    # the backend's own host:port, as a reverse proxy would (wstest checks the Host port)
+    http-request set-header host 127.0.0.1:{backend_port}
     server ours 127.0.0.1:{backend_port}
 frontend h1_in
     bind 127.0.0.1:{self.h1_front}

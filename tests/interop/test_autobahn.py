@@ -1,0 +1,167 @@
+"""The Autobahn|Testsuite (wstest, Python 2.7), all cases of sections 1-7, 9, 10, 12 and 13,
+four ways, on 127.0.0.1 only:
+
+1. fuzzingclient (wstest as client) -> our server over HTTP/1.1;
+2. fuzzingserver (wstest as server) <- our client over HTTP/1.1;
+3. fuzzingclient -> HAProxy -> our server over HTTP/2 (HAProxy turns the Upgrade into an RFC 8441
+   extended CONNECT);
+4. our client over HTTP/2 -> HAProxy (h2c frontend) -> fuzzingserver over HTTP/1.1.
+
+Every case must end OK, NON-STRICT or INFORMATIONAL, and the report must hold every case of those
+sections (no exclusions).  wstest lives in a Python 2.7 virtualenv that .ci/run makes
+(``.autobahn/``, or ``$WS2FAST_WSTEST``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import ws2fast
+from tests.aio_helpers import run
+from tests.helpers import ROOT
+from tests.interop.test_haproxy import HAProxy, _haproxy
+from ws2fast.exceptions import ConnectionClosed
+
+CASES = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*", "12.*", "13.*"]
+CASE_COUNT = 517            # the cases of those sections in autobahntestsuite 25.10.1
+ACCEPTED = {"OK", "NON-STRICT", "INFORMATIONAL"}
+CONFIG = ws2fast.Config(permessage_deflate=True, max_message_size=64 << 20, ping_interval=None,
+                        compression_threshold=0, connection_window_size=16 << 20, initial_window_size=4 << 20)
+
+
+def _wstest() -> str:
+    path = os.environ.get("WS2FAST_WSTEST") or str(ROOT / ".autobahn" / "bin" / "wstest")
+    if not os.path.exists(path):
+        pytest.skip("wstest is not installed (.ci/run makes .autobahn/, a Python 2.7 virtualenv)")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _check_report(outdir: Path, agent: str) -> Counter:
+    results = json.loads((outdir / "index.json").read_text())[agent]
+    behaviors = Counter(case["behavior"] for case in results.values())
+    bad = {k: v["behavior"] for k, v in results.items() if v["behavior"] not in ACCEPTED}
+    bad_close = {k: v["behaviorClose"] for k, v in results.items() if v["behaviorClose"] not in ACCEPTED}
+    assert not bad, f"cases not passed: {sorted(bad.items())[:20]}"
+    assert not bad_close, f"closing behaviour not passed: {sorted(bad_close.items())[:20]}"
+    assert len(results) == CASE_COUNT, f"{len(results)} cases ran, not {CASE_COUNT}"
+    print(f"autobahn {agent}: {dict(behaviors)}")
+    return behaviors
+
+
+async def _echo(ws):
+    async for message in ws:
+        await ws.send(message)
+
+
+def _fuzzingclient(wstest: str, url: str, agent: str, tmp_path: Path) -> Counter:
+    outdir = tmp_path / f"report-{agent}"
+    spec = tmp_path / f"client-{agent}.json"
+    spec.write_text(json.dumps({"outdir": str(outdir), "servers": [{"agent": agent, "url": url}],
+                                "cases": CASES, "exclude-cases": [], "exclude-agent-cases": {}}))
+    proc = subprocess.run([wstest, "-m", "fuzzingclient", "-s", str(spec)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return _check_report(outdir, agent)
+
+
+class FuzzingServer:
+    def __init__(self, wstest: str, tmp_path: Path, agent: str) -> None:
+        self.port = _free_port()
+        self.outdir = tmp_path / f"report-{agent}"
+        spec = tmp_path / f"server-{agent}.json"
+        spec.write_text(json.dumps({"url": f"ws://127.0.0.1:{self.port}", "outdir": str(self.outdir),
+                                    "cases": CASES, "exclude-cases": [], "exclude-agent-cases": {}}))
+        self.process = subprocess.Popen([wstest, "-m", "fuzzingserver", "-s", str(spec)], cwd=tmp_path,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                assert self.process.poll() is None, "wstest fuzzingserver exited"
+                assert time.monotonic() < deadline, "wstest fuzzingserver did not listen"
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+async def _run_cases(base: str, agent: str, http2: bool) -> None:
+    async with ws2fast.connect(f"{base}/getCaseCount", http2=http2, config=CONFIG) as ws:
+        count = int(await ws.recv())
+    assert count == CASE_COUNT
+    for case in range(1, count + 1):
+        try:
+            async with ws2fast.connect(f"{base}/runCase?case={case}&agent={agent}", http2=http2,
+                                       config=CONFIG, open_timeout=30) as ws:
+                await _echo(ws)
+        except (ConnectionClosed, ConnectionError, OSError, asyncio.TimeoutError, ws2fast.exceptions.HandshakeFailed):
+            pass                                  # cases that fail the connection on purpose
+    async with ws2fast.connect(f"{base}/updateReports?agent={agent}", http2=http2, config=CONFIG) as ws:
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+
+
+@pytest.fixture
+def wstest():
+    return _wstest()
+
+
+def test_autobahn_fuzzingclient_against_our_server_over_http1(wstest, tmp_path):
+    async def main():
+        async with ws2fast.serve(_echo, "127.0.0.1", 0, config=CONFIG) as server:
+            await asyncio.to_thread(_fuzzingclient, wstest, f"ws://127.0.0.1:{server.port}", "ws2fast-server-h1",
+                                    tmp_path)
+    run("asyncio", main(), timeout=1800)
+
+
+def test_autobahn_fuzzingserver_against_our_client_over_http1(wstest, tmp_path):
+    fuzzer = FuzzingServer(wstest, tmp_path, "ws2fast-client-h1")
+    try:
+        run("asyncio", _run_cases(f"ws://127.0.0.1:{fuzzer.port}", "ws2fast-client-h1", False), timeout=1800)
+    finally:
+        fuzzer.stop()
+    _check_report(fuzzer.outdir, "ws2fast-client-h1")
+
+
+def test_autobahn_fuzzingclient_through_haproxy_to_our_server_over_http2(wstest, tmp_path):
+    binary = _haproxy()
+
+    async def main():
+        async with ws2fast.serve(_echo, "127.0.0.1", 0, config=CONFIG) as server:
+            proxy = await asyncio.to_thread(HAProxy, binary, server.port, tmp_path)
+            try:
+                await asyncio.to_thread(_fuzzingclient, wstest, f"ws://127.0.0.1:{proxy.h1_front}",
+                                        "ws2fast-server-h2", tmp_path)
+            finally:
+                await asyncio.to_thread(proxy.stop)
+    run("asyncio", main(), timeout=1800)
+
+
+def test_autobahn_fuzzingserver_against_our_client_over_http2_through_haproxy(wstest, tmp_path):
+    binary = _haproxy()
+    fuzzer = FuzzingServer(wstest, tmp_path, "ws2fast-client-h2")
+    proxy = HAProxy(binary, fuzzer.port, tmp_path)           # its h2c frontend -> HTTP/1.1 backend
+    try:
+        run("asyncio", _run_cases(f"ws://127.0.0.1:{proxy.h2_front}", "ws2fast-client-h2", True), timeout=1800)
+    finally:
+        proxy.stop()
+        fuzzer.stop()
+    _check_report(fuzzer.outdir, "ws2fast-client-h2")
