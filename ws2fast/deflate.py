@@ -18,10 +18,12 @@ from dataclasses import dataclass
 
 from typing import Any
 
+from ._core import BinaryMessage, TextMessage
 from .exceptions import LocalProtocolError, ProtocolError
 
 __all__ = ["PerMessageDeflate", "DeflateParameters", "parse_extensions", "server_negotiate",
-           "client_offer", "client_accept", "server_extensions", "compressed_limit", "ExtensionError", "MessageTooBig"]
+           "client_offer", "client_accept", "server_extensions", "compressed_limit",
+           "InvalidCompressedData", "ExtensionError", "MessageTooBig"]
 
 _NAME = "permessage-deflate"
 _TAIL = b"\x00\x00\xff\xff"
@@ -34,6 +36,12 @@ class ExtensionError(ProtocolError):
     client side, which is the side that checks responses)."""
 
     close_code = 1010
+
+
+class InvalidCompressedData(ProtocolError):
+    """A compressed message that does not inflate (or inflates to invalid UTF-8): 1007."""
+
+    close_code = 1007
 
 
 class MessageTooBig(ProtocolError):
@@ -239,6 +247,20 @@ class PerMessageDeflate:
         if self.parameters.local_no_context_takeover:
             self._compressor = self._new_compressor()
         return out or b"\x00"
+
+    def inflate_message(self, item: Any) -> Any:
+        """A :class:`CompressedMessage` as the TextMessage/BinaryMessage the application gets;
+        raises :class:`MessageTooBig` (1009) or :class:`InvalidCompressedData` (1007)."""
+        try:
+            data = self.decompress(item.data)
+            if item.is_text:
+                return TextMessage(data.decode("utf-8"), item.stream_id)
+        except UnicodeDecodeError:
+            raise InvalidCompressedData("invalid UTF-8 in a text message (RFC 6455 §8.1)",
+                                        close_code=1007) from None
+        except zlib.error as exc:
+            raise InvalidCompressedData(f"invalid compressed data: {exc}", close_code=1007) from None
+        return BinaryMessage(data, len(data), False, item.stream_id)
 
     def decompress(self, data: bytes) -> bytes:
         """One message's payload, inflated; raises :class:`MessageTooBig` past the limit

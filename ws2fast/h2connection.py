@@ -20,7 +20,6 @@ says (the clock is ``Config.clock``).
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -44,7 +43,6 @@ from .config import Config
 from .deflate import (
     DeflateParameters,
     ExtensionError,
-    MessageTooBig,
     PerMessageDeflate,
     client_accept,
     client_offer,
@@ -71,7 +69,7 @@ from .events import (
     WebSocketRejected,
     WebSocketRequested,
 )
-from .exceptions import FrameError, HeaderListTooLarge, HPACKError, LocalProtocolError
+from .exceptions import FrameError, HeaderListTooLarge, HPACKError, LocalProtocolError, ProtocolError
 from .handshake import (
     MalformedHeaders,
     encode_headers,
@@ -476,22 +474,32 @@ class H2Connection(H2Core):
         events.append(WebSocketRequested(sid, request.path, request.authority, request.scheme,
                                          subprotocols, extensions, origin, request.headers))
 
-    def _on_connect_response(self, s: H2Stream, headers: list[tuple[bytes, bytes]],
-                             end_stream: bool, events: list[Any]) -> None:
-        sid = s.stream_id
-        info: _Info = s.info
+    def _final_response(self, sid: int, headers: list[tuple[bytes, bytes]],
+                        events: list[Any]) -> tuple[int, tuple[tuple[bytes, bytes], ...], int | None] | None:
+        # A response head: (status, fields, content-length) if final; None when it was
+        # malformed (stream reset) or informational (1xx reported; 101 is malformed in HTTP/2).
         try:
-            status, fields, _ = validate_response(headers)
+            status, fields, content_length = validate_response(headers)
         except MalformedHeaders as exc:
             self._stream_error(sid, ErrorCode.PROTOCOL_ERROR, str(exc), events)
-            return
+            return None
         if 100 <= status < 200:
             if status == 101:
                 self._stream_error(sid, ErrorCode.PROTOCOL_ERROR,
                                    "101 Switching Protocols in HTTP/2 (RFC 9113 §8.6)", events)
             else:
                 events.append(InformationalResponseReceived(sid, status, fields))
+            return None
+        return status, fields, content_length
+
+    def _on_connect_response(self, s: H2Stream, headers: list[tuple[bytes, bytes]],
+                             end_stream: bool, events: list[Any]) -> None:
+        sid = s.stream_id
+        info: _Info = s.info
+        response = self._final_response(sid, headers, events)
+        if response is None:
             return
+        status, fields, _ = response
         info.headers_in = True
         if not 200 <= status < 300:
             info.phase = "rejected"
@@ -530,18 +538,10 @@ class H2Connection(H2Core):
     def _on_response(self, s: H2Stream, headers: list[tuple[bytes, bytes]], end_stream: bool,
                      events: list[Any]) -> None:
         sid = s.stream_id
-        try:
-            status, fields, content_length = validate_response(headers)
-        except MalformedHeaders as exc:
-            self._stream_error(sid, ErrorCode.PROTOCOL_ERROR, str(exc), events)
+        response = self._final_response(sid, headers, events)
+        if response is None:
             return
-        if 100 <= status < 200:
-            if status == 101:
-                self._stream_error(sid, ErrorCode.PROTOCOL_ERROR,
-                                   "101 Switching Protocols in HTTP/2 (RFC 9113 §8.6)", events)
-            else:
-                events.append(InformationalResponseReceived(sid, status, fields))
-            return
+        status, fields, content_length = response
         s.info.headers_in = True
         s.info.content_length = content_length
         events.append(ResponseReceived(sid, status, fields, end_stream))
@@ -935,19 +935,9 @@ class H2Connection(H2Core):
             return
         sid = item.stream_id
         try:
-            data = s.deflate.decompress(item.data)
-            event = TextMessage(data.decode("utf-8"), sid) if item.is_text else \
-                BinaryMessage(data, len(data), False, sid)
-        except MessageTooBig as exc:
-            self._fail_websocket(s, CloseCode.MESSAGE_TOO_BIG, str(exc), events)
-            return
-        except UnicodeDecodeError:
-            self._fail_websocket(s, CloseCode.INVALID_FRAME_PAYLOAD_DATA,
-                                 "invalid UTF-8 in a text message (RFC 6455 §8.1)", events)
-            return
-        except zlib.error as exc:
-            self._fail_websocket(s, CloseCode.INVALID_FRAME_PAYLOAD_DATA, f"invalid compressed data: {exc}",
-                                 events)
+            event = s.deflate.inflate_message(item)
+        except ProtocolError as exc:
+            self._fail_websocket(s, exc.close_code or CloseCode.PROTOCOL_ERROR, str(exc), events)
             return
         # The inflated size is not what flow control counted: give the compressed bytes back now.
         self.acknowledge(sid, item.nbytes)

@@ -11,23 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import zlib
-
-from ._core import (
-    BinaryMessage,
-    CloseReceived,
-    CompressedMessage,
-    FrameParser,
-    Ping,
-    TextMessage,
-    build_ws_frame,
-    is_valid_close_code,
-)
+from ._core import CloseReceived, CompressedMessage, FrameParser, Ping, build_ws_frame, is_valid_close_code
 from .config import Config
-from .deflate import DeflateParameters, MessageTooBig, PerMessageDeflate, compressed_limit
+from .deflate import DeflateParameters, PerMessageDeflate, compressed_limit
 from .errors import CloseCode
 from .events import WebSocketClosed
-from .exceptions import LocalProtocolError, WebSocketProtocolError
+from .exceptions import LocalProtocolError, ProtocolError, WebSocketProtocolError
 
 __all__ = ["WebSocketSession"]
 
@@ -102,17 +91,9 @@ class WebSocketSession:
     def _inflate(self, item: CompressedMessage, events: list[Any]) -> Any:
         assert self.deflate is not None
         try:
-            data = self.deflate.decompress(item.data)
-            if item.is_text:
-                return TextMessage(data.decode("utf-8"), self.stream_id)
-            return BinaryMessage(data, len(data), False, self.stream_id)
-        except MessageTooBig as exc:
-            self._fail(CloseCode.MESSAGE_TOO_BIG, str(exc), events)
-        except UnicodeDecodeError:
-            self._fail(CloseCode.INVALID_FRAME_PAYLOAD_DATA, "invalid UTF-8 in a text message (RFC 6455 §8.1)",
-                       events)
-        except zlib.error as exc:
-            self._fail(CloseCode.INVALID_FRAME_PAYLOAD_DATA, f"invalid compressed data: {exc}", events)
+            return self.deflate.inflate_message(item)
+        except ProtocolError as exc:
+            self._fail(exc.close_code or CloseCode.PROTOCOL_ERROR, str(exc), events)
         return None
 
     def _on_close(self, close: CloseReceived, events: list[Any]) -> None:

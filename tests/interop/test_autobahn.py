@@ -28,7 +28,7 @@ import pytest
 import ws2fast
 from tests.aio_helpers import run
 from tests.helpers import ROOT
-from tests.interop.test_haproxy import HAProxy, _haproxy
+from tests.interop.test_haproxy import HAProxy, _free_port, _haproxy
 from ws2fast.exceptions import ConnectionClosed
 
 CASES = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*", "12.*", "13.*"]
@@ -43,12 +43,6 @@ def _wstest() -> str:
     if not os.path.exists(path):
         pytest.skip("wstest is not installed (.ci/run makes .autobahn/, a Python 2.7 virtualenv)")
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _check_report(outdir: Path, agent: str) -> Counter:
