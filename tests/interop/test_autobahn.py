@@ -9,7 +9,8 @@ four ways, on 127.0.0.1 only:
 
 Every case must end OK, NON-STRICT or INFORMATIONAL, and the report must hold every case of those
 sections (no exclusions).  wstest lives in a Python 2.7 virtualenv that .ci/run makes
-(``.autobahn/``, or ``$WS2FAST_WSTEST``).
+(``.autobahn/``, or ``$WS2FAST_WSTEST``); its fuzzingserver runs through ``wstest_loopback.py``
+so that it binds 127.0.0.1 only, and without its web UI.
 """
 
 from __future__ import annotations
@@ -80,21 +81,26 @@ class FuzzingServer:
         spec = tmp_path / f"server-{agent}.json"
         spec.write_text(json.dumps({"url": f"ws://127.0.0.1:{self.port}", "outdir": str(self.outdir),
                                     "cases": CASES, "exclude-cases": [], "exclude-agent-cases": {}}))
-        self.process = subprocess.Popen([wstest, "-m", "fuzzingserver", "-s", str(spec)], cwd=tmp_path,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # through the loopback wrapper, and without the web UI (it would take port 8080 of every
+        # interface)
+        python = str(Path(wstest).with_name("python"))
+        self.process = subprocess.Popen([python, str(Path(__file__).with_name("wstest_loopback.py")), "-m",
+                                         "fuzzingserver", "-s", str(spec), "--webport", "0"], cwd=tmp_path,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
         while True:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 break
             except OSError:
-                assert self.process.poll() is None, "wstest fuzzingserver exited"
+                assert self.process.poll() is None, "wstest fuzzingserver exited: " + \
+                    self.process.stderr.read().decode(errors="replace")[-2000:]
                 assert time.monotonic() < deadline, "wstest fuzzingserver did not listen"
                 time.sleep(0.1)
 
     def stop(self) -> None:
         self.process.kill()
-        self.process.wait()
+        self.process.communicate()
 
 
 async def _run_cases(base: str, agent: str, http2: bool) -> None:
