@@ -85,6 +85,7 @@ cdef class H2Stream:
     cdef int64_t _frame_held            # bytes of the current DATA frame held for acknowledge()
     cdef public int64_t partial_held    # held bytes of the message in progress
     cdef public int64_t ack_credit      # bytes of held-back messages already given back early
+    cdef uint64_t _py_batch             # the last _receive that handed its DATA to Python
 
     def __cinit__(self, uint32_t stream_id):
         self.stream_id = stream_id
@@ -109,10 +110,12 @@ cdef class H2Core:
     cdef dict _streams_c                # stream id -> H2Stream
     cdef H2Stream _last                 # the stream looked up last (most traffic is on one)
     cdef H2Stream _route                # the stream of the DATA frame being read
+    cdef uint32_t _route_sid            # ... and its id (the stream may not exist yet)
     cdef int _mode
     cdef int64_t _flen
     cdef set _blocked                   # streams with queued DATA
     cdef bint _slow                     # the last _receive produced more than messages
+    cdef uint64_t _batch                # _receive calls, ever
     cdef public bint _mask_outgoing     # client side: WebSocket frames are masked
     cdef public bint _release_on_consume
     cdef public int64_t _conn_recv_window
@@ -188,6 +191,15 @@ cdef class H2Core:
         in it."""
         cdef Py_ssize_t emitted = self._reader._emitted
         self._slow = False
+        cdef H2Stream s
+        self._batch += 1
+        if self._mode == _ROUTE_PYTHON and self._reader._streaming:
+            # The rest of a DATA frame goes where it began: to Python, which feeds it to the
+            # parser after this batch, so the stream's next frames must follow it there.  (Its
+            # stream may have been made since, by Python, from HEADERS read with it.)
+            s = self._lookup(self._route_sid)
+            if s is not None:
+                s._py_batch = self._batch
         frames = self._reader.feed(data)
         if self._reader._emitted != emitted:
             self._slow = True
@@ -207,6 +219,7 @@ cdef class H2Core:
                                       % (flen, sid, self._conn_recv_window))
         self._conn_recv_window -= flen
         self._flen = flen
+        self._route_sid = sid
         s = self._lookup(sid)
         self._route = s
         if s is None:
@@ -222,8 +235,12 @@ cdef class H2Core:
             s.discard = True
             return 0
         s.recv_window -= flen
-        if s.parser is None or s.remote_ended:
+        if s.parser is None or s.remote_ended or s._py_batch == self._batch:
+            # Python takes it: no parser yet, or DATA of this stream earlier in this batch went
+            # to Python (which feeds it to the parser only after the batch), so this must too,
+            # to stay in order behind it.
             self._mode = _ROUTE_PYTHON
+            s._py_batch = self._batch
         elif s.discard:
             self._mode = _ROUTE_DROP
         else:

@@ -138,6 +138,60 @@ def test_byte_by_byte_gives_identical_events():
     assert _serve([CONVERSATION[i:i + 1] for i in range(len(CONVERSATION))]) == REFERENCE
 
 
+def _ws_stream_in_data_frames(mask: bool, sid: int) -> tuple[bytes, list]:
+    """Fragmented messages whose WebSocket frames straddle DATA frame boundaries (the way a
+    proxy re-frames a stream), and the messages they make."""
+    messages = [bytes([65 + i]) * (300 + 97 * i) for i in range(6)]
+    ws = b"".join(build_ws_frame(2 if j == 0 else 0, m[j:j + 64], fin=j + 64 >= len(m), mask=mask)
+                  for m in messages for j in range(0, len(m), 64))
+    return b"".join(build_data(sid, ws[k:k + 250]) for k in range(0, len(ws), 250)), messages
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=1 << 20), max_size=6), st.booleans())
+def test_data_in_the_same_read_as_the_response_stays_in_order_in_any_chunking(cuts, roc):
+    # The 2xx and the first DATA frames arrive before the parser exists, so Python feeds them;
+    # a read that ends such a frame and begins the next must not let the next overtake it.
+    conn = H2Connection(client_side=True, config=Config(release_on_consume=roc))
+    conn.initiate()
+    conn.receive_data(build_settings({8: 1}))
+    sid = conn.open_websocket("/", "c.test", scheme="http")
+    conn.data_to_send()
+    data, messages = _ws_stream_in_data_frames(False, sid)
+    wire = build_headers(sid, hpack.Encoder().encode([(b":status", b"200")])) + data
+    points = sorted({c % len(wire) for c in cuts} | {0, len(wire)})
+    got = []
+    for a, b in zip(points, points[1:]):
+        for event in conn.receive_data(wire[a:b]):
+            assert type(event).__name__ != "WebSocketClosed", event
+            if isinstance(event, BinaryMessage):
+                got.append(event.data)
+                conn.acknowledge(sid, event.nbytes)
+        conn.data_to_send()
+    assert got == messages
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=1 << 20), max_size=6))
+def test_early_data_and_what_follows_the_accept_stay_in_order_in_any_chunking(cuts):
+    conn = H2Connection(client_side=False)
+    conn.initiate()
+    data, messages = _ws_stream_in_data_frames(True, 1)
+    wire = PREFACE + build_settings({}) + build_headers(1, hpack.Encoder().encode(
+        CONNECT[:3] + [(b":path", b"/")] + CONNECT[3:])) + data
+    points = sorted({c % len(wire) for c in cuts} | {0, len(wire)})
+    got = []
+    for a, b in zip(points, points[1:]):
+        events = conn.receive_data(wire[a:b])
+        for event in list(events):
+            if isinstance(event, WebSocketRequested):
+                events += conn.accept_websocket(1)
+        got += [e.data for e in events if isinstance(e, BinaryMessage)]
+        assert not any(type(e).__name__ == "WebSocketClosed" for e in events), events
+        conn.data_to_send()
+    assert got == messages
+
+
 def test_memoryview_and_bytearray_input():
     assert _serve([memoryview(c) for c in _cut([])]) == REFERENCE
     assert _serve([bytearray(c) for c in _cut([])]) == REFERENCE
