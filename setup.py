@@ -31,7 +31,7 @@ if PROFILE == "debug":
     undef_macros += ["NDEBUG"]
 
 LAYERS = ["_ext/h2frame.pxi", "_ext/h2write.pxi", "_ext/hpack.pxi", "_ext/wsmask.pxi",
-          "_ext/wsevents.pxi", "_ext/wsframe.pxi", "_ext/wsbuild.pxi", "_ext/h2core.pxi"]
+          "_ext/wsevents.pxi", "_ext/inflate.pxi", "_ext/wsframe.pxi", "_ext/wsbuild.pxi", "_ext/h2core.pxi"]
 HEADERS = ["_ext/huffman_code.h", "_ext/mask.h", "_ext/utf8.h"]
 
 extensions = [
@@ -39,10 +39,11 @@ extensions = [
         "ws2fast._core",
         sources=["_ext/core.pyx", "_ext/mask.c"],
         include_dirs=["_ext"],
+        libraries=["z"],                 # zlib: permessage-deflate inflation (inflate.pxi)
         depends=LAYERS + HEADERS,
         extra_compile_args=extra_compile_args,
         undef_macros=undef_macros,
-        define_macros=[("WS2FAST_BUILD_PROFILE", '"%s"' % PROFILE)],
+        define_macros=[("WS2FAST_BUILD_PROFILE", '"%s"' % PROFILE), ("ZLIB_CONST", None)],
     )
 ]
 

@@ -342,7 +342,7 @@ cdef class H2Core:
     def acknowledge(self, uint32_t stream_id, nbytes):
         """Tell the connection that the application consumed ``nbytes`` of messages on
         ``stream_id``, so their flow-control window can be given back (only needed with
-        ``Config(release_on_consume=True)``; ``event.nbytes`` is what a message counts).
+        ``Config(release_on_consume=True)``; ``event.wire_size`` is what a message counts).
 
         Acknowledging on a stream that has gone is harmless: its bytes went back to the
         connection when it closed.  Only whole messages are held: a message in progress is given

@@ -7,16 +7,20 @@
 cdef class TextMessage:
     """A complete text message; ``data`` is a ``str``.
 
-    ``nbytes`` is its length in UTF-8 bytes as received; ``stream_id`` the HTTP/2 stream that
-    carried it (0 over HTTP/1.1 or from a standalone parser).
+    ``nbytes`` is its length in UTF-8 bytes; ``wire_size`` the payload octets it took on the
+    wire (``nbytes``, or less when permessage-deflate compressed it): what HTTP/2 flow control
+    counted, so what ``H2Connection.acknowledge`` takes.  ``stream_id`` is the HTTP/2 stream
+    that carried it (0 over HTTP/1.1 or from a standalone parser).
     """
     cdef readonly object data
     cdef readonly Py_ssize_t nbytes
+    cdef readonly Py_ssize_t wire_size
     cdef readonly uint32_t stream_id
 
-    def __init__(self, str data, uint32_t stream_id=0):
+    def __init__(self, str data, uint32_t stream_id=0, wire_size=None):
         self.data = data
         self.nbytes = len(data.encode("utf-8", "surrogatepass"))
+        self.wire_size = self.nbytes if wire_size is None else wire_size
         self.stream_id = stream_id
 
     def __repr__(self):
@@ -40,17 +44,22 @@ cdef class BinaryMessage:
 
     Normally ``data`` is a new ``bytes`` object.  When the message was received into a buffer
     registered with :meth:`FrameParser.receive_into`, ``data`` is that buffer, ``into_buffer``
-    is true and ``nbytes`` says how many bytes at its start are the message.  ``stream_id`` is
-    the HTTP/2 stream that carried it (0 over HTTP/1.1 or from a standalone parser).
+    is true and ``nbytes`` says how many bytes at its start are the message.  ``wire_size`` is
+    the payload octets it took on the wire (``nbytes``, or less when permessage-deflate
+    compressed it): what HTTP/2 flow control counted, so what ``H2Connection.acknowledge``
+    takes.  ``stream_id`` is the HTTP/2 stream that carried it (0 over HTTP/1.1 or from a
+    standalone parser).
     """
     cdef readonly object data
     cdef readonly Py_ssize_t nbytes
+    cdef readonly Py_ssize_t wire_size
     cdef readonly bint into_buffer
     cdef readonly uint32_t stream_id
 
-    def __init__(self, data, nbytes=None, bint into_buffer=False, uint32_t stream_id=0):
+    def __init__(self, data, nbytes=None, bint into_buffer=False, uint32_t stream_id=0, wire_size=None):
         self.data = data
         self.nbytes = len(memoryview(data).cast("B")) if nbytes is None else nbytes
+        self.wire_size = self.nbytes if wire_size is None else wire_size
         self.into_buffer = into_buffer
         self.stream_id = stream_id
 

@@ -13,7 +13,10 @@ cdef class FrameParser:
     which must not be masked; a server's parser requires masked frames.
     ``max_message_size`` (bytes, ``None`` for no limit) is enforced when a frame header
     announces its length, before anything is allocated.  ``permessage_deflate=True`` lets a
-    data message's first frame carry RSV1; such messages arrive as :class:`CompressedMessage`.
+    data message's first frame carry RSV1; such messages arrive as :class:`CompressedMessage`,
+    or, given an :class:`Inflater` (``inflater=``), inflated by it into the
+    :class:`TextMessage` or :class:`BinaryMessage` (the compressed
+    size is in their ``wire_size``; an inflation error fails the parser with 1009 or 1007).
 
     ``feed(data)`` takes the bytes in any chunking and returns the events that completed:
     :class:`TextMessage`, :class:`BinaryMessage`, :class:`CompressedMessage`, :class:`Ping`,
@@ -69,10 +72,15 @@ cdef class FrameParser:
     cdef uint64_t _controls             # control and compressed events made, ever
     cdef uint64_t _messages_done        # data messages made, ever
     cdef bint _close_seen
+    cdef Inflater _inflater             # inflates compressed messages here when set
 
-    def __cinit__(self, bint client_side, max_message_size=1 << 20, *, bint permessage_deflate=False):
+    def __cinit__(self, bint client_side, max_message_size=1 << 20, *, bint permessage_deflate=False,
+                  Inflater inflater=None):
         self._client_side = client_side
         self._deflate = permessage_deflate
+        if inflater is not None and not permessage_deflate:
+            raise ValueError("an inflater needs permessage_deflate=True")
+        self._inflater = inflater
         if max_message_size is None:
             self._max_message_size = 0xFFFFFFFFFFFFFFFF
         elif 0 <= max_message_size <= 0x7FFFFFFFFFFFFFFF:
@@ -273,6 +281,7 @@ cdef class FrameParser:
             event = BinaryMessage.__new__(BinaryMessage)
             (<BinaryMessage>event).data = payload
             (<BinaryMessage>event).nbytes = length
+            (<BinaryMessage>event).wire_size = length
             (<BinaryMessage>event).stream_id = self._stream_id
         else:
             if nonascii:
@@ -286,6 +295,7 @@ cdef class FrameParser:
             event = TextMessage.__new__(TextMessage)
             (<TextMessage>event).data = payload
             (<TextMessage>event).nbytes = length
+            (<TextMessage>event).wire_size = length
             (<TextMessage>event).stream_id = self._stream_id
         self._data_bytes += <uint64_t>length
         self._messages_done += 1
@@ -392,7 +402,7 @@ cdef class FrameParser:
             if self._msg_into_user:
                 self._dst = <unsigned char*>self._user.buf
                 return 0
-            if fin:
+            if fin and not (rsv1 and self._inflater is not None):
                 # A single-frame message: allocate what the user receives, at its final size.
                 if length > <uint64_t>PY_SSIZE_T_MAX:
                     return self._fail(_CLOSE_TOO_BIG, "message of %d bytes cannot be held" % length)
@@ -464,7 +474,9 @@ cdef class FrameParser:
 
     cdef int _end_frame(self, list events) except -1:
         cdef object payload
+        cdef object event
         cdef int opcode = self._opcode
+        cdef int err
         if opcode & 0x8:
             return self._end_control_frame(events)
         self._msg_length += self._frame_length
@@ -477,10 +489,16 @@ cdef class FrameParser:
             event = BinaryMessage.__new__(BinaryMessage)
             (<BinaryMessage>event).data = self._user_object
             (<BinaryMessage>event).nbytes = <Py_ssize_t>self._msg_length
+            (<BinaryMessage>event).wire_size = <Py_ssize_t>self._msg_length
             (<BinaryMessage>event).into_buffer = True
             (<BinaryMessage>event).stream_id = self._stream_id
             self._msg_into_user = False
             self._release_user()
+        elif self._msg_compressed and self._inflater is not None:
+            err = 0
+            event = self._inflate_message(&err)
+            if err:
+                return err
         else:
             if self._msg_object is not None:           # single frame: the object is ready
                 payload = self._msg_object
@@ -500,17 +518,51 @@ cdef class FrameParser:
                 event = TextMessage.__new__(TextMessage)
                 (<TextMessage>event).data = payload
                 (<TextMessage>event).nbytes = <Py_ssize_t>self._msg_length
+                (<TextMessage>event).wire_size = <Py_ssize_t>self._msg_length
                 (<TextMessage>event).stream_id = self._stream_id
             else:
                 event = BinaryMessage.__new__(BinaryMessage)
                 (<BinaryMessage>event).data = payload
                 (<BinaryMessage>event).nbytes = <Py_ssize_t>self._msg_length
+                (<BinaryMessage>event).wire_size = <Py_ssize_t>self._msg_length
                 (<BinaryMessage>event).stream_id = self._stream_id
         self._msg_opcode = 0
         self._msg_length = 0
         self._messages_done += 1
         PyList_Append(events, event)
         return 0
+
+    cdef object _inflate_message(self, int* err):
+        # The compressed message in _buf, inflated into its Text/BinaryMessage; or None with
+        # *err set to the close code.
+        cdef size_t n = 0
+        cdef bint is_text = self._msg_opcode == _OP_TEXT
+        cdef Inflater inflater = self._inflater
+        err[0] = inflater._inflate(self._buf, <size_t>self._msg_length, &n)
+        if err[0]:
+            self._fail(err[0], inflater._message)
+            return None
+        payload = inflater._result(n, is_text)
+        if payload is None:
+            err[0] = self._fail(_CLOSE_INVALID_DATA, inflater._message)
+            return None
+        if self._buf_capacity > _KEEP_BUFFER:
+            PyMem_Free(self._buf)
+            self._buf = NULL
+            self._buf_capacity = 0
+        if is_text:
+            out = TextMessage.__new__(TextMessage)
+            (<TextMessage>out).data = payload
+            (<TextMessage>out).nbytes = <Py_ssize_t>n
+            (<TextMessage>out).wire_size = <Py_ssize_t>self._msg_length
+            (<TextMessage>out).stream_id = self._stream_id
+        else:
+            out = BinaryMessage.__new__(BinaryMessage)
+            (<BinaryMessage>out).data = payload
+            (<BinaryMessage>out).nbytes = <Py_ssize_t>n
+            (<BinaryMessage>out).wire_size = <Py_ssize_t>self._msg_length
+            (<BinaryMessage>out).stream_id = self._stream_id
+        return out
 
     cdef object _collect_fragments(self):
         cdef Py_ssize_t n = <Py_ssize_t>self._msg_length

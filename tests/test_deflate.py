@@ -8,6 +8,8 @@ import tracemalloc
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from websockets.client import ClientProtocol
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.frames import Opcode
@@ -24,7 +26,11 @@ from ws2fast.deflate import (
     parse_extensions,
     server_negotiate,
 )
-from ws2fast.events import TextMessage, WebSocketClosed
+from ws2fast._core import FrameParser, Inflater, build_ws_frame
+from ws2fast.events import BinaryMessage, TextMessage, WebSocketClosed
+from ws2fast.exceptions import WebSocketProtocolError
+
+TAIL = b"\x00\x00\xff\xff"
 
 # -- negotiation ------------------------------------------------------------------------------
 
@@ -199,6 +205,114 @@ def test_our_server_closes_1009_when_a_compressed_message_inflates_past_the_limi
     assert events == [WebSocketClosed(0, 1009, events[0].reason)]
 
 
+# -- the compiled Inflater (zlib's C API) ------------------------------------------------------
+
+def _sync(compressor, message: bytes) -> bytes:
+    data = compressor.compress(message) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    assert data.endswith(TAIL)
+    return data[:-4]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.binary(max_size=3000) | st.text(max_size=400).map(str.encode), min_size=1, max_size=6),
+       st.integers(9, 15), st.booleans(), st.integers(0, 9))
+def test_inflater_agrees_with_zlib(messages, wbits, takeover, level):
+    # repeated messages make the compressor refer back into earlier ones (context takeover)
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -wbits)
+    inflater = Inflater(None, no_context_takeover=not takeover)
+    for message in messages + messages:
+        if not takeover:
+            compressor = zlib.compressobj(level, zlib.DEFLATED, -wbits)
+        assert inflater.inflate(_sync(compressor, message)) == message
+
+
+def test_inflater_reads_the_rfc_7692_examples():
+    # RFC 7692 §7.2.3.1-§7.2.3.4: "Hello" compressed, twice with a shared window, stored
+    # uncompressed, and ended with a BFINAL block
+    shared = Inflater(None)
+    assert shared.inflate(bytes.fromhex("f248cdc9c90700")) == b"Hello"
+    assert shared.inflate(bytes.fromhex("f200110000")) == b"Hello"          # refers back
+    assert Inflater().inflate(bytes.fromhex("000500faff48656c6c6f00")) == b"Hello"
+    assert Inflater().inflate(bytes.fromhex("f348cdc9c9070000")) == b"Hello"
+
+
+def test_inflater_without_context_takeover_forgets_the_window():
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    message = os.urandom(200)
+    first, second = _sync(compressor, message), _sync(compressor, message)
+    assert len(second) < 20                             # refers back into the first message
+    assert Inflater(None).inflate(first) == message
+    keeping = Inflater(None)
+    keeping.inflate(first)
+    assert keeping.inflate(second) == message
+    forgetting = Inflater(None, no_context_takeover=True)
+    forgetting.inflate(first)
+    with pytest.raises(WebSocketProtocolError, match="invalid distance") as info:
+        forgetting.inflate(second)
+    assert info.value.close_code == 1007
+
+
+def test_inflater_keeps_the_window_across_a_final_block():
+    # RFC 7692 §7.2.3.3: a sender may end a message with a BFINAL block followed by one octet
+    # 0x00 (the header bits of the empty stored block the tail completes); with context
+    # takeover the next message may still refer to the data before it.
+    message = os.urandom(300)
+    first = zlib.compressobj(6, zlib.DEFLATED, -15)
+    ended = first.compress(message) + first.flush(zlib.Z_FINISH) + b"\x00"
+    second = _sync(zlib.compressobj(6, zlib.DEFLATED, -15, zdict=message), message)
+    inflater = Inflater(None)
+    assert inflater.inflate(ended) == message
+    assert inflater.inflate(second) == message
+    with pytest.raises(WebSocketProtocolError):
+        Inflater(None).inflate(second)                  # it does need the window
+
+
+@pytest.mark.parametrize("payload, is_text, match", [
+    (b"\xff\xff\xff", False, "invalid compressed data"),
+    (_sync(zlib.compressobj(6, zlib.DEFLATED, -15), b"ok \xc3\x28"), True, "invalid UTF-8"),
+    (_sync(zlib.compressobj(6, zlib.DEFLATED, -15), b"ok") + b"\x03\x00" + b"junk", False, "invalid"),
+])
+def test_inflater_fails_bad_data_with_1007(payload, is_text, match):
+    with pytest.raises(WebSocketProtocolError, match=match) as info:
+        Inflater(None).inflate(payload, is_text)
+    assert info.value.close_code == 1007
+
+
+@pytest.mark.parametrize("limit", [0, 1, 1023, 1024, 1025, 100_000])
+def test_inflater_limit_at_its_edges(limit):
+    for size in (limit, limit + 1):
+        payload = _sync(zlib.compressobj(6, zlib.DEFLATED, -15), b"q" * size)
+        inflater = Inflater(limit)
+        if size <= limit:
+            assert inflater.inflate(payload) == b"q" * size
+        else:
+            with pytest.raises(WebSocketProtocolError) as info:
+                inflater.inflate(payload)
+            assert info.value.close_code == 1009
+
+
+def test_frame_parser_with_an_inflater_delivers_fragmented_compressed_messages_in_any_chunking():
+    text = "fragmented and compressed, ünïcödé " * 40
+    compressed = _sync(zlib.compressobj(6, zlib.DEFLATED, -15), text.encode())
+    third = len(compressed) // 3
+    wire = (build_ws_frame(1, compressed[:third], fin=False, rsv1=True, mask=True)
+            + build_ws_frame(9, b"ping", mask=True)
+            + build_ws_frame(0, compressed[third:2 * third], fin=False, mask=True)
+            + build_ws_frame(0, compressed[2 * third:], mask=True)
+            + build_ws_frame(2, _sync(zlib.compressobj(6, zlib.DEFLATED, -15), b"\0" * 5000), rsv1=True, mask=True))
+    for step in (1, 7, len(wire)):
+        parser = FrameParser(False, 10_000, permessage_deflate=True,
+                             inflater=Inflater(10_000, no_context_takeover=True))
+        events = [e for k in range(0, len(wire), step) for e in parser.feed(wire[k:k + step])]
+        message, binary = events[1], events[2]
+        assert type(events[0]).__name__ == "Ping"
+        assert message == TextMessage(text) and message.nbytes == len(text.encode())
+        assert message.wire_size == len(compressed)
+        assert binary == BinaryMessage(b"\0" * 5000) and binary.wire_size < 100
+    with pytest.raises(ValueError):
+        FrameParser(False, permessage_deflate=False, inflater=Inflater())
+
+
 # -- over HTTP/2 -------------------------------------------------------------------------------
 
 def test_h2_compressed_messages_and_a_bomb_closed_with_1009():
@@ -228,3 +342,26 @@ def test_h2_compressed_messages_and_a_bomb_closed_with_1009():
     assert events == [WebSocketClosed(3, 1009, events[0].reason)]
     events = peer.send(peer.data(1, build_ws_frame(1, client.compress(b"still"), rsv1=True, mask=True)))
     assert events == [TextMessage("still", 1)]
+
+
+def test_h2_compressed_messages_are_held_until_acknowledged():
+    from hyperframe import frame as hf
+
+    from tests.rawpeer import CONNECT, server_pair
+
+    peer = server_pair(Config(permessage_deflate=True, release_on_consume=True, initial_window_size=65535))
+    peer.send(peer.headers(1, CONNECT + [(b"sec-websocket-extensions", b"permessage-deflate")]))
+    peer.ours.accept_websocket(1)
+    peer.read()
+    client = PerMessageDeflate(DeflateParameters())
+    messages = [os.urandom(12_000) for _ in range(3)]       # incompressible: ~36 KB on the wire
+    frames = [build_ws_frame(2, client.compress(m), rsv1=True, mask=True) for m in messages]
+    events = [e for frame in frames for e in peer.send(peer.data(1, frame))]
+    assert [e.data for e in events] == messages
+    assert all(e.nbytes == 12_000 and 12_000 <= e.wire_size < 12_100 for e in events)
+    stream_updates = [f for f in peer.read() if isinstance(f, hf.WindowUpdateFrame) and f.stream_id == 1]
+    assert stream_updates == []                             # past half the window, yet held
+    for event in events:
+        peer.ours.acknowledge(1, event.wire_size)
+    stream_updates = [f for f in peer.read() if isinstance(f, hf.WindowUpdateFrame) and f.stream_id == 1]
+    assert sum(f.window_increment for f in stream_updates) == sum(len(f) for f in frames)

@@ -161,7 +161,7 @@ def test_data_in_the_same_read_as_the_response_stays_in_order_in_any_chunking(cu
     wire = build_headers(sid, hpack.Encoder().encode([(b":status", b"200")])) + data
     points = sorted({c % len(wire) for c in cuts} | {0, len(wire)})
     got = []
-    for a, b in zip(points, points[1:]):
+    for a, b in zip(points, points[1:], strict=False):
         for event in conn.receive_data(wire[a:b]):
             assert type(event).__name__ != "WebSocketClosed", event
             if isinstance(event, BinaryMessage):
@@ -181,7 +181,7 @@ def test_early_data_and_what_follows_the_accept_stay_in_order_in_any_chunking(cu
         CONNECT[:3] + [(b":path", b"/")] + CONNECT[3:])) + data
     points = sorted({c % len(wire) for c in cuts} | {0, len(wire)})
     got = []
-    for a, b in zip(points, points[1:]):
+    for a, b in zip(points, points[1:], strict=False):
         events = conn.receive_data(wire[a:b])
         for event in list(events):
             if isinstance(event, WebSocketRequested):

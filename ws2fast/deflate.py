@@ -1,10 +1,12 @@
 """permessage-deflate (RFC 7692): negotiation and the per-message codec.
 
 Negotiation is pure functions over the ``Sec-WebSocket-Extensions`` values; the codec is a
-:class:`PerMessageDeflate` per WebSocket, holding one zlib compressor and one decompressor
-(reset per message when context takeover is off).  zlib runs in Python (its work is in C
-anyway); decompression is bounded: it inflates in steps and stops at ``max_message_size``, so a
-decompression bomb never costs more memory than the limit.
+:class:`PerMessageDeflate` per WebSocket, holding one zlib compressor (Python's zlib module) and
+one compiled :class:`~ws2fast._core.Inflater` (zlib's C API, called by the frame parser as a
+message completes, so a compressed message costs no Python call on the receive path).  Either
+is reset per message when context takeover is off.  Inflation is bounded: it runs in steps
+into a buffer that never grows past ``max_message_size``, so a decompression bomb never costs
+more memory than the limit.
 
 Window bits 8: zlib cannot *compress* with an 8-bit window (it silently uses 9), so we never
 agree to compress with 8; decompressing always uses a 15-bit window, which reads any stream.
@@ -18,8 +20,8 @@ from dataclasses import dataclass
 
 from typing import Any
 
-from ._core import BinaryMessage, TextMessage
-from .exceptions import LocalProtocolError, ProtocolError
+from ._core import FrameParser, Inflater
+from .exceptions import LocalProtocolError, ProtocolError, WebSocketProtocolError
 
 __all__ = ["PerMessageDeflate", "DeflateParameters", "parse_extensions", "server_negotiate",
            "client_offer", "client_accept", "server_extensions", "compressed_limit",
@@ -225,7 +227,8 @@ def server_extensions(extensions: Iterable[str] | None, offers: Iterable[str],
 
 
 class PerMessageDeflate:
-    """The codec of one WebSocket: compress what we send, inflate (bounded) what we receive."""
+    """The codec of one WebSocket: compress what we send (zlib), inflate what we receive (the
+    compiled :class:`~ws2fast._core.Inflater`, bounded by ``max_message_size``)."""
 
     def __init__(self, parameters: DeflateParameters, *, max_message_size: int | None = None,
                  threshold: int = 128, level: int = 6) -> None:
@@ -234,7 +237,14 @@ class PerMessageDeflate:
         self.threshold = threshold
         self._level = level
         self._compressor = self._new_compressor()
-        self._decompressor = zlib.decompressobj(-15)
+        self.inflater = Inflater(max_message_size, no_context_takeover=parameters.remote_no_context_takeover)
+
+    def frame_parser(self, client_side: bool) -> FrameParser:
+        """A frame parser for this WebSocket's incoming frames that delivers compressed messages
+        inflated (``max_message_size`` bounds the inflated size; the frames may carry a little
+        more than it, as deflate can expand incompressible data)."""
+        return FrameParser(client_side, compressed_limit(self.max_message_size), permessage_deflate=True,
+                           inflater=self.inflater)
 
     def _new_compressor(self) -> zlib._Compress:
         return zlib.compressobj(self._level, zlib.DEFLATED, -self.parameters.local_max_window_bits)
@@ -248,33 +258,11 @@ class PerMessageDeflate:
             self._compressor = self._new_compressor()
         return out or b"\x00"
 
-    def inflate_message(self, item: Any) -> Any:
-        """A :class:`CompressedMessage` as the TextMessage/BinaryMessage the application gets;
-        raises :class:`MessageTooBig` (1009) or :class:`InvalidCompressedData` (1007)."""
+    def decompress(self, data: Any) -> bytes:
+        """One message's payload, inflated; raises :class:`MessageTooBig` (1009) past the
+        limit, before memory grows past it, or :class:`InvalidCompressedData` (1007)."""
         try:
-            data = self.decompress(item.data)
-            if item.is_text:
-                return TextMessage(data.decode("utf-8"), item.stream_id)
-        except UnicodeDecodeError:
-            raise InvalidCompressedData("invalid UTF-8 in a text message (RFC 6455 §8.1)",
-                                        close_code=1007) from None
-        except zlib.error as exc:
-            raise InvalidCompressedData(f"invalid compressed data: {exc}", close_code=1007) from None
-        return BinaryMessage(data, len(data), False, item.stream_id)
-
-    def decompress(self, data: bytes) -> bytes:
-        """One message's payload, inflated; raises :class:`MessageTooBig` past the limit
-        (memory never grows past it: inflation runs with ``max_length``)."""
-        limit = self.max_message_size
-        d = self._decompressor
-        if limit is None:
-            out = d.decompress(data + _TAIL)
-        else:
-            out = d.decompress(data + _TAIL, limit + 1)
-            if len(out) > limit or d.unconsumed_tail:
-                self._decompressor = zlib.decompressobj(-15)
-                raise MessageTooBig(f"a compressed message inflates past max_message_size {limit}",
-                                    close_code=1009)
-        if self.parameters.remote_no_context_takeover:
-            self._decompressor = zlib.decompressobj(-15)
-        return out
+            return self.inflater.inflate(data)
+        except WebSocketProtocolError as exc:
+            error = MessageTooBig if exc.close_code == MessageTooBig.close_code else InvalidCompressedData
+            raise error(str(exc)) from None

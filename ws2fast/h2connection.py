@@ -27,7 +27,6 @@ from . import _core
 from ._core import (
     BinaryMessage,
     CloseReceived,
-    CompressedMessage,
     DataPiece,
     Frame,
     FrameParser,
@@ -46,7 +45,6 @@ from .deflate import (
     PerMessageDeflate,
     client_accept,
     client_offer,
-    compressed_limit,
     server_extensions,
 )
 from .errors import CloseCode, ErrorCode, FrameType, SettingCode
@@ -69,7 +67,7 @@ from .events import (
     WebSocketRejected,
     WebSocketRequested,
 )
-from .exceptions import FrameError, HeaderListTooLarge, HPACKError, LocalProtocolError, ProtocolError
+from .exceptions import FrameError, HeaderListTooLarge, HPACKError, LocalProtocolError
 from .handshake import (
     MalformedHeaders,
     encode_headers,
@@ -269,8 +267,6 @@ class H2Connection(H2Core):
                 events.append(item)
         elif kind is CloseReceived:
             self._on_ws_close(item, events)
-        elif kind is CompressedMessage:
-            self._on_compressed(item, events)
 
     # SETTINGS ------------------------------------------------------------------------------
 
@@ -919,29 +915,12 @@ class H2Connection(H2Core):
             self._terminal_event(s, code, False, "the connection ended", events)
 
     def _attach_parser(self, s: H2Stream, client_side: bool) -> None:
-        limit = self.config.max_message_size
-        parser = FrameParser(client_side, limit if s.deflate is None else compressed_limit(limit),
-                             permessage_deflate=s.deflate is not None)
-        self._bind_parser(s, parser)
+        self._bind_parser(s, FrameParser(client_side, self.config.max_message_size) if s.deflate is None
+                          else s.deflate.frame_parser(client_side))
 
     def _codec(self, agreed: DeflateParameters) -> PerMessageDeflate:
         return PerMessageDeflate(agreed, max_message_size=self.config.max_message_size,
                                  threshold=self.config.compression_threshold)
-
-    def _on_compressed(self, item: CompressedMessage, events: list[Any]) -> None:
-        # permessage-deflate: inflate (bounded) into the message the application gets.
-        s = self.streams.get(item.stream_id)
-        if s is None or s.info.close_received or s.deflate is None:
-            return
-        sid = item.stream_id
-        try:
-            event = s.deflate.inflate_message(item)
-        except ProtocolError as exc:
-            self._fail_websocket(s, exc.close_code or CloseCode.PROTOCOL_ERROR, str(exc), events)
-            return
-        # The inflated size is not what flow control counted: give the compressed bytes back now.
-        self.acknowledge(sid, item.nbytes)
-        events.append(event)
 
     # -- sending: WebSockets ----------------------------------------------------------------
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._core import CloseReceived, CompressedMessage, FrameParser, Ping, build_ws_frame, is_valid_close_code
+from ._core import CloseReceived, FrameParser, Ping, build_ws_frame, is_valid_close_code
 from .config import Config
-from .deflate import DeflateParameters, PerMessageDeflate, compressed_limit
+from .deflate import DeflateParameters, PerMessageDeflate
 from .errors import CloseCode
 from .events import WebSocketClosed
-from .exceptions import LocalProtocolError, ProtocolError, WebSocketProtocolError
+from .exceptions import LocalProtocolError, WebSocketProtocolError
 
 __all__ = ["WebSocketSession"]
 
@@ -39,9 +39,8 @@ class WebSocketSession:
         self.stream_id = stream_id
         self.deflate = None if deflate is None else PerMessageDeflate(
             deflate, max_message_size=self.config.max_message_size, threshold=self.config.compression_threshold)
-        limit = self.config.max_message_size
-        self.parser = FrameParser(client_side, limit if deflate is None else compressed_limit(limit),
-                                  permessage_deflate=deflate is not None)
+        self.parser = FrameParser(client_side, self.config.max_message_size) if self.deflate is None \
+            else self.deflate.frame_parser(client_side)
         self.state = _OPEN
         self.close_code: int | None = None
         self.close_reason = ""
@@ -73,12 +72,7 @@ class WebSocketSession:
             if self._close_received:
                 break                       # nothing after a Close counts (RFC 6455 §5.5.1)
             kind = type(item)
-            if kind is CompressedMessage:
-                inflated = self._inflate(item, events)
-                if inflated is None:
-                    break
-                events.append(inflated)
-            elif kind is Ping:
+            if kind is Ping:
                 if self.config.auto_pong and not self._close_sent:
                     self._out.append(build_ws_frame(0xA, item.payload, mask=self.client_side))
                 events.append(item)
@@ -87,14 +81,6 @@ class WebSocketSession:
             else:
                 events.append(item)
         return events
-
-    def _inflate(self, item: CompressedMessage, events: list[Any]) -> Any:
-        assert self.deflate is not None
-        try:
-            return self.deflate.inflate_message(item)
-        except ProtocolError as exc:
-            self._fail(exc.close_code or CloseCode.PROTOCOL_ERROR, str(exc), events)
-        return None
 
     def _on_close(self, close: CloseReceived, events: list[Any]) -> None:
         self._close_received = True

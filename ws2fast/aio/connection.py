@@ -287,7 +287,7 @@ class Connection(asyncio.BufferedProtocol):
             logger.exception("ws2fast: on_message failed: closing with 1011")
             self.close_websocket(ws, 1011, "internal error")
         if self._h2:
-            self.conn.acknowledge(ws.stream_id, event.nbytes)
+            self.conn.acknowledge(ws.stream_id, event.wire_size)
 
     def schedule_flush(self) -> None:
         """Flush soon: at the end of the batch being read, or on the next loop turn."""
@@ -368,7 +368,7 @@ class Connection(asyncio.BufferedProtocol):
     def consumed(self, ws: WebSocket, event: Any) -> None:
         """The application took ``event``: give its window back / resume reading."""
         if isinstance(self.conn, H2Connection):
-            self.conn.acknowledge(ws.stream_id, event.nbytes)
+            self.conn.acknowledge(ws.stream_id, event.wire_size)
             if self.conn._output_size:
                 self.flush()
         elif self._reading_paused and len(ws._messages) <= self.max_queue // 2:
