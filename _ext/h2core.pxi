@@ -116,6 +116,7 @@ cdef class H2Core:
     cdef set _blocked                   # streams with queued DATA
     cdef bint _slow                     # the last _receive produced more than messages
     cdef uint64_t _batch                # _receive calls, ever
+    cdef public uint64_t _empty_data    # DATA frames with no payload and no END_STREAM, ever
     cdef public bint _mask_outgoing     # client side: WebSocket frames are masked
     cdef public bint _release_on_consume
     cdef public int64_t _conn_recv_window
@@ -220,6 +221,9 @@ cdef class H2Core:
         self._conn_recv_window -= flen
         self._flen = flen
         self._route_sid = sid
+        if flen == 0 and not (self._reader._fflags & _FLAG_END_STREAM):
+            self._empty_data += 1               # Python charges Config.empty_frame_limit
+            self._slow = True
         s = self._lookup(sid)
         self._route = s
         if s is None:

@@ -14,7 +14,7 @@ Layers (imports point downward only):
 """
 
 from . import errors, events, exceptions, frames, handshake, hpack, wsframes
-from .config import Config
+from .config import Config, RateLimit
 from .h1connection import H1Connection
 from .h2connection import H2Connection
 from .websocket import WebSocketSession
@@ -43,6 +43,7 @@ __all__ = [
     "Accept",
     "Reject",
     "Config",
+    "RateLimit",
     "H1Connection",
     "H2Connection",
     "WebSocketSession",

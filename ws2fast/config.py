@@ -12,9 +12,35 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
-__all__ = ["Config"]
+__all__ = ["Config", "RateLimit"]
 
 _MAX_WINDOW = 2**31 - 1
+
+
+def _check_range(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be within {low}..{high}, not {value}")
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A token bucket: at most ``burst`` events at once, refilled at ``per_second``.
+
+    A peer that goes past it is sent GOAWAY(ENHANCE_YOUR_CALM) and the connection ends
+    (RFC 9113 §10.5: an endpoint may treat floods of frames that cost it work as a connection
+    error).
+    """
+
+    burst: int
+    per_second: float
+
+    def __post_init__(self) -> None:
+        _check_range("RateLimit.burst", self.burst, 1, 2**31)
+        if isinstance(self.per_second, bool) or not isinstance(self.per_second, (int, float)) \
+                or not 0 <= self.per_second < float("inf"):
+            raise ValueError(f"RateLimit.per_second must be a finite number >= 0, not {self.per_second!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +96,28 @@ class Config:
     ping_timeout: float | None = 20.0
     #: Closed stream ids remembered (to tell "closed" from "never opened").
     max_closed_streams_remembered: int = 2048
+
+    # -- floods (RFC 9113 §10.5): past a limit, GOAWAY(ENHANCE_YOUR_CALM) -----------------------
+    #: RST_STREAM frames from the peer (Rapid Reset, CVE-2023-44487).
+    peer_reset_limit: RateLimit | None = RateLimit(1000, 100.0)
+    #: Streams we had to reset because the peer broke a rule (MadeYouReset, CVE-2025-8671;
+    #: reset flood, CVE-2019-9514).
+    local_reset_limit: RateLimit | None = RateLimit(500, 50.0)
+    #: PING frames (not ACKs) from the peer (ping flood, CVE-2019-9512).
+    ping_limit: RateLimit | None = RateLimit(100, 10.0)
+    #: SETTINGS frames (not ACKs) from the peer (settings flood, CVE-2019-9515).
+    settings_limit: RateLimit | None = RateLimit(50, 5.0)
+    #: PRIORITY frames from the peer (resource loop, CVE-2019-9513).
+    priority_limit: RateLimit | None = RateLimit(1000, 100.0)
+    #: WINDOW_UPDATE frames from the peer (generous: a fast reader sends many).
+    window_update_limit: RateLimit | None = RateLimit(20000, 10000.0)
+    #: Frames that carry nothing and end nothing: DATA without payload or END_STREAM, HEADERS
+    #: or CONTINUATION with an empty fragment and no END_HEADERS (empty frames flood,
+    #: CVE-2019-9518).
+    empty_frame_limit: RateLimit | None = RateLimit(1000, 100.0)
+    #: CONTINUATION frames in one header block (CONTINUATION flood, VU#421644); the block's
+    #: bytes are bounded by max_header_block_size as well.
+    max_continuation_frames: int = 64
     #: The clock for timeouts; injectable for tests.
     clock: Callable[[], float] = field(default=time.monotonic, compare=False)
 
@@ -91,6 +139,12 @@ class Config:
                 raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
         _check_range("max_closed_streams_remembered", self.max_closed_streams_remembered, 0, 2**31)
         _check_range("compression_threshold", self.compression_threshold, 0, 2**31)
+        _check_range("max_continuation_frames", self.max_continuation_frames, 0, 2**31)
+        for f in fields(self):
+            if f.name.endswith("_limit"):
+                value = getattr(self, f.name)
+                if value is not None and not isinstance(value, RateLimit):
+                    raise TypeError(f"{f.name} must be a RateLimit or None, not {type(value).__name__}")
 
     def __repr__(self) -> str:
         changed = [
@@ -99,10 +153,3 @@ class Config:
             if f.compare and getattr(self, f.name) != f.default
         ]
         return "Config(" + ", ".join(changed) + ")"
-
-
-def _check_range(name: str, value: object, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be within {low}..{high}, not {value}")

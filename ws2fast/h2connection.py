@@ -20,7 +20,7 @@ says (the clock is ``Config.clock``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import _core
@@ -38,7 +38,7 @@ from ._core import (
     Signal,
     TextMessage,
 )
-from .config import Config
+from .config import Config, RateLimit
 from .deflate import (
     DeflateParameters,
     ExtensionError,
@@ -179,6 +179,11 @@ class H2Connection(H2Core):
         # The receive window a new stream gets: what the peer may assume before it has seen
         # our SETTINGS (65,535), or more if we advertise more.
         self._local_initial_window = max(65535, config.initial_window_size)
+        # Flood limits (Config.*_limit): token buckets, None where the limit is off.
+        clock = config.clock
+        self._budgets = {name: None if getattr(config, name) is None else _Budget(getattr(config, name), clock)
+                         for name in _LIMITS}
+        self._empty_seen = 0                           # core's _empty_data already charged
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -235,6 +240,9 @@ class H2Connection(H2Core):
         events: list[Any] = self._deferred
         self._deferred = []
         try:
+            if self._empty_data != self._empty_seen:
+                self._charge("empty_frame_limit", "empty frames", self._empty_data - self._empty_seen)
+                self._empty_seen = self._empty_data
             for item in items:
                 self._dispatch(item, events)
             if error is not None:
@@ -268,6 +276,14 @@ class H2Connection(H2Core):
         elif kind is CloseReceived:
             self._on_ws_close(item, events)
 
+    def _charge(self, limit: str, what: str, n: int = 1) -> None:
+        budget = self._budgets[limit]
+        if budget is not None and not budget.spend(n):
+            rate: RateLimit = getattr(self.config, limit)
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM,
+                                   f"{what} beyond {rate.burst} at once or {rate.per_second:g}/s "
+                                   f"(Config.{limit}; RFC 9113 §10.5)")
+
     # SETTINGS ------------------------------------------------------------------------------
 
     def _on_settings(self, frame: Frame, events: list[Any]) -> None:
@@ -286,6 +302,7 @@ class H2Connection(H2Core):
                     stream.recv_window += delta
             events.append(SettingsAcknowledged(dict(settings)))
             return
+        self._charge("settings_limit", "SETTINGS frames")
         received: dict[int, int] = {}
         for ident, value in frame.settings or ():
             received[ident] = value
@@ -319,8 +336,10 @@ class H2Connection(H2Core):
     # HEADERS / CONTINUATION ----------------------------------------------------------------
 
     def _on_headers(self, frame: Frame, events: list[Any]) -> None:
-        self._block = [frame.stream_id, bool(frame.end_stream), [bytes(frame.data)],
-                       frame.length, frame.stream_error]
+        data = bytes(frame.data)
+        if not data and not frame.end_headers:
+            self._charge("empty_frame_limit", "empty frames")
+        self._block = [frame.stream_id, bool(frame.end_stream), [data], frame.length, frame.stream_error]
         self._check_block_size()
         if frame.end_headers:
             self._end_block(events)
@@ -329,8 +348,15 @@ class H2Connection(H2Core):
         block = self._block
         if block is None:                   # the reader forbids this; be safe
             raise _ConnectionError(ErrorCode.PROTOCOL_ERROR, "CONTINUATION without HEADERS")
-        block[2].append(bytes(frame.data))
+        data = bytes(frame.data)
+        if not data and not frame.end_headers:
+            self._charge("empty_frame_limit", "empty frames")
+        block[2].append(data)
         block[3] += frame.length
+        if len(block[2]) > self.config.max_continuation_frames + 1:
+            raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM,
+                                   f"header block in more than {self.config.max_continuation_frames} "
+                                   "CONTINUATION frames (Config.max_continuation_frames)")
         self._check_block_size()
         if frame.end_headers:
             self._end_block(events)
@@ -713,12 +739,14 @@ class H2Connection(H2Core):
 
     def _on_priority(self, frame: Frame, events: list[Any]) -> None:
         # Accepted and ignored (RFC 9113 §5.3.2), but a malformed one is a stream error.
+        self._charge("priority_limit", "PRIORITY frames")
         if frame.stream_error:
             self._stream_error(frame.stream_id, frame.stream_error,
                                "PRIORITY frame malformed or depending on its own stream "
                                "(RFC 9113 §6.3)", events)
 
     def _on_rst_stream(self, frame: Frame, events: list[Any]) -> None:
+        self._charge("peer_reset_limit", "RST_STREAM frames from the peer")
         sid = frame.stream_id
         s = self.streams.get(sid)
         if s is None:
@@ -737,6 +765,7 @@ class H2Connection(H2Core):
                 self._pings_sent.remove(data)
             events.append(PingAcknowledged(data))
         else:
+            self._charge("ping_limit", "PING frames")
             self._write(_core.build_ping(data, ack=True))
             events.append(PingReceived(data))
 
@@ -754,6 +783,7 @@ class H2Connection(H2Core):
                                      "not processed: the peer sent GOAWAY", events)
 
     def _on_window_update(self, frame: Frame, events: list[Any]) -> None:
+        self._charge("window_update_limit", "WINDOW_UPDATE frames")
         sid = frame.stream_id
         if frame.stream_error:
             self._stream_error(sid, frame.stream_error,
@@ -873,6 +903,7 @@ class H2Connection(H2Core):
             events.append(StreamReset(s.stream_id, code, remote, message))
 
     def _stream_error(self, sid: int, code: int, message: str, events: list[Any]) -> None:
+        self._charge("local_reset_limit", "streams reset for breaking the rules")
         self._write(_core.build_rst_stream(sid, code))
         s = self.streams.get(sid)
         if s is None:
@@ -1262,6 +1293,27 @@ class H2Connection(H2Core):
                 s.info.close_reason = s.info.close_reason or "close timeout"
                 self._terminal_event(s, ErrorCode.CANCEL, False, "close timeout", events)
         return events
+
+
+_LIMITS = ("peer_reset_limit", "local_reset_limit", "ping_limit", "settings_limit", "priority_limit",
+           "window_update_limit", "empty_frame_limit")
+
+
+class _Budget:
+    """A token bucket (Config.*_limit)."""
+
+    __slots__ = ("burst", "rate", "tokens", "stamp", "clock")
+
+    def __init__(self, limit: RateLimit, clock: Callable[[], float]) -> None:
+        self.burst, self.rate, self.clock = float(limit.burst), float(limit.per_second), clock
+        self.tokens = self.burst
+        self.stamp = clock()
+
+    def spend(self, n: int = 1) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate) - n
+        self.stamp = now
+        return self.tokens >= 0
 
 
 _FRAME_HANDLERS = {
