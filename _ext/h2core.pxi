@@ -81,6 +81,7 @@ cdef class H2Stream:
     cdef list _pending                  # bytes objects queued for DATA frames
     cdef Py_ssize_t _pending_offset     # bytes of _pending[0] already sent
     cdef readonly Py_ssize_t pending_bytes
+    cdef readonly uint64_t flushed      # queued bytes written out, ever (progress, for stalls)
     cdef public bint pending_end        # END_STREAM goes after the queue
     cdef int64_t _frame_held            # bytes of the current DATA frame held for acknowledge()
     cdef public int64_t partial_held    # held bytes of the message in progress
@@ -552,6 +553,7 @@ cdef class H2Core:
                     del s._pending[0]
                     s._pending_offset = 0
             s.pending_bytes -= n
+            s.flushed += <uint64_t>n
             self._conn_send_window -= n
             s.send_window -= n
             if end:
@@ -567,6 +569,15 @@ cdef class H2Core:
         else:
             self._blocked.discard(s)
         return 0
+
+    @property
+    def _blocked_progress(self):
+        """(stream id, bytes flushed ever) of each stream whose queue waits for window."""
+        return [(s.stream_id, s.flushed) for s in self._blocked]
+
+    @property
+    def _blocked_count(self):
+        return len(self._blocked)
 
     def _window_update(self, uint32_t stream_id, int64_t increment):
         """The peer opened a send window: returns 0, or FLOW_CONTROL_ERROR when the window

@@ -19,7 +19,7 @@ from hyperframe import frame as hf
 
 import ws2fast
 from tests.aio_helpers import run
-from ws2fast._core import PREFACE, build_frame_header
+from ws2fast._core import PREFACE, build_frame_header, build_ws_frame
 from ws2fast.errors import ErrorCode
 
 CONNECT = [(b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"http"),
@@ -221,4 +221,80 @@ def test_hpack_bomb_gets_431_and_bounded_memory():
 
     statuses, grown = run("asyncio", main(), timeout=30)
     assert statuses[3] == b"431"
+    assert grown < MEMORY_BOUND, grown
+
+
+# -- peers that never read ---------------------------------------------------------------------
+
+STALL = ws2fast.Config(send_stall_timeout=1.0)
+
+
+def test_http2_peer_that_keeps_its_window_closed_gets_the_stream_reset():
+    async def main():
+        async with ws2fast.serve(_echo, "127.0.0.1", 0, config=STALL) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            settings = hf.SettingsFrame(0)
+            settings.settings = {hf.SettingsFrame.INITIAL_WINDOW_SIZE: 0}
+            attacker = Attacker(reader, writer)
+            writer.write(PREFACE + settings.serialize() + attacker.headers(1)
+                         + hf.DataFrame(1, build_ws_frame(1, "echo me", mask=True)).serialize())
+            started = time.monotonic()
+            data, reset = b"", None
+            while reset is None and time.monotonic() - started < 10:
+                chunk = await asyncio.wait_for(reader.read(65536), 10)
+                assert chunk
+                data += chunk
+                while len(data) >= 9 and len(data) >= 9 + int.from_bytes(data[:3], "big"):
+                    length = int.from_bytes(data[:3], "big")
+                    if data[3] == 0x3:
+                        reset = (int.from_bytes(data[5:9], "big"), int.from_bytes(data[9:13], "big"))
+                    data = data[9 + length:]
+            writer.close()
+            return reset, time.monotonic() - started
+
+    reset, took = run("asyncio", main(), timeout=30)
+    assert reset == (1, ErrorCode.CANCEL)
+    assert 0.9 < took < 5
+
+
+def test_http1_peer_that_never_reads_is_dropped():
+    async def main():
+        async with ws2fast.serve(_echo, "127.0.0.1", 0, config=STALL) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            frame = build_ws_frame(2, b"z" * 65536, mask=True)
+            sent = 0
+            tracemalloc.start()
+            try:
+                baseline = tracemalloc.get_traced_memory()[0]
+                started = time.monotonic()
+                try:
+                    while sent < 64 << 20 and time.monotonic() - started < 10:     # never reading
+                        writer.write(frame)
+                        await asyncio.wait_for(writer.drain(), 2)
+                        sent += len(frame)
+                except (asyncio.TimeoutError, ConnectionError):
+                    pass                        # the server stopped reading us, or dropped us
+                closed = False
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    try:
+                        if not await asyncio.wait_for(reader.read(1 << 20), deadline - time.monotonic()):
+                            closed = True
+                            break
+                    except ConnectionError:
+                        closed = True
+                        break
+                    except asyncio.TimeoutError:
+                        break
+                grown = tracemalloc.get_traced_memory()[1] - baseline
+            finally:
+                tracemalloc.stop()
+            writer.close()
+            return closed, sent, grown
+
+    closed, sent, grown = run("asyncio", main(), timeout=40)
+    assert closed, "the connection of a peer that never reads was not dropped"
+    assert sent < 64 << 20                      # the server stopped reading it long before
     assert grown < MEMORY_BOUND, grown

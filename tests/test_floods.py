@@ -173,3 +173,37 @@ def test_rate_limits_are_checked(burst, rate):
 def test_defaults_are_on():
     config = Config()
     assert all(getattr(config, f.name) is not None for f in dataclasses.fields(config) if f.name.endswith("_limit"))
+
+
+# -- a peer that never opens its window (never reads) ------------------------------------------
+
+def test_a_stream_whose_window_stays_closed_is_reset_after_send_stall_timeout():
+    clock = Clock()
+    peer = server_pair(Config(clock=clock, send_stall_timeout=60.0), INITIAL_WINDOW_SIZE=100)
+    open_websocket(peer, 1)
+    peer.ours.send_message(1, b"x" * 1000)
+    assert peer.ours.outgoing_buffered(1) > 0
+    peer.read()
+    assert peer.ours.next_timeout() == clock.now + 60
+    clock.now += 59
+    assert peer.ours.handle_timeouts() == []
+    peer.send(hf.WindowUpdateFrame(1, window_increment=50))      # progress: the stall starts over
+    assert peer.ours.next_timeout() == clock.now + 60
+    clock.now += 59.5
+    assert peer.ours.handle_timeouts() == []
+    clock.now += 1
+    (closed,) = peer.ours.handle_timeouts()
+    assert type(closed).__name__ == "WebSocketClosed" and closed.code == 1006
+    assert "send_stall_timeout" in closed.reason
+    assert {f.stream_id: f.error_code for f in peer.read() if isinstance(f, hf.RstStreamFrame)} == {1: ErrorCode.CANCEL}
+    assert peer.ours.next_timeout() is None and 1 not in peer.ours.streams
+
+
+def test_send_stall_timeout_none_waits_forever():
+    clock = Clock()
+    peer = server_pair(Config(clock=clock, send_stall_timeout=None), INITIAL_WINDOW_SIZE=0)
+    open_websocket(peer, 1)
+    peer.ours.send_message(1, b"x" * 10)
+    clock.now += 1e6
+    assert peer.ours.next_timeout() is None and peer.ours.handle_timeouts() == []
+    assert peer.ours.outgoing_buffered(1) > 0

@@ -89,6 +89,10 @@ class Config:
     #: How long a WebSocket stream may stay open once its close handshake is done (or once we
     #: sent Close) before it is reset; it frees the stream's concurrency slot.
     close_timeout: float = 3.0
+    #: A stream whose queued DATA could not move for this long, because the peer kept its
+    #: flow-control window closed, is reset (RST_STREAM CANCEL; its WebSocket ends with 1006),
+    #: so a peer that never reads cannot hold our memory.  None: wait forever.
+    send_stall_timeout: float | None = 60.0
     #: asyncio layer: send a WebSocket ping (and an HTTP/2 PING per connection) this often;
     #: None turns keepalive off.
     ping_interval: float | None = 20.0
@@ -131,9 +135,10 @@ class Config:
         _check_range("max_header_block_size", self.max_header_block_size, 1, 2**32 - 1)
         if self.max_message_size is not None:
             _check_range("max_message_size", self.max_message_size, 0, 2**63 - 1)
-        for name in ("settings_ack_timeout", "close_timeout", "ping_interval", "ping_timeout"):
+        for name in ("settings_ack_timeout", "close_timeout", "ping_interval", "ping_timeout",
+                     "send_stall_timeout"):
             value = getattr(self, name)
-            if value is None and name.startswith("ping"):
+            if value is None and name != "settings_ack_timeout" and name != "close_timeout":
                 continue
             if not (isinstance(value, (int, float)) and value > 0):
                 raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")

@@ -184,6 +184,7 @@ class H2Connection(H2Core):
         self._budgets = {name: None if getattr(config, name) is None else _Budget(getattr(config, name), clock)
                          for name in _LIMITS}
         self._empty_seen = 0                           # core's _empty_data already charged
+        self._stalls: dict[int, tuple[int, float]] = {}  # blocked stream -> (flushed, since)
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -1269,7 +1270,22 @@ class H2Connection(H2Core):
                  if (s := self.streams.get(sid)) is not None and s.info.deadline is not None]
         if self._settings_pending:
             times.append(self._settings_pending[0][1] + self.config.settings_ack_timeout)
+        stall = self.config.send_stall_timeout
+        if stall is not None and self._track_stalls(self.config.clock()):
+            times.append(min(since for _, since in self._stalls.values()) + stall)
         return min(times) if times else None
+
+    def _track_stalls(self, now: float) -> bool:
+        # Streams whose queue waits for window, and since when it has not moved.
+        if not self._blocked_count:
+            self._stalls.clear()
+            return False
+        stalls = {}
+        for sid, flushed in self._blocked_progress:
+            seen = self._stalls.get(sid)
+            stalls[sid] = seen if seen is not None and seen[0] == flushed else (flushed, now)
+        self._stalls = stalls
+        return True
 
     def handle_timeouts(self) -> list[Event]:
         """Apply expired timeouts: a SETTINGS ACK that never came (GOAWAY SETTINGS_TIMEOUT),
@@ -1292,6 +1308,19 @@ class H2Connection(H2Core):
             if s.info.phase != _DONE:
                 s.info.close_reason = s.info.close_reason or "close timeout"
                 self._terminal_event(s, ErrorCode.CANCEL, False, "close timeout", events)
+        stall = self.config.send_stall_timeout
+        if stall is not None and self._track_stalls(now):
+            for sid, (_, since) in sorted(self._stalls.items()):
+                s = self.streams.get(sid)
+                if s is None or now < since + stall:
+                    continue
+                message = (f"the peer kept its flow-control window closed for {stall:g} s with "
+                           f"{s.pending_bytes} octets waiting (Config.send_stall_timeout)")
+                self._write(_core.build_rst_stream(sid, ErrorCode.CANCEL))
+                self._remove(s, reset_by_us=True)
+                s.info.close_reason = s.info.close_reason or message
+                self._terminal_event(s, ErrorCode.CANCEL, False, message, events)
+                self._stalls.pop(sid, None)
         return events
 
 

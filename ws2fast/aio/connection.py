@@ -57,6 +57,7 @@ class Connection(asyncio.BufferedProtocol):
         self._sniffed = b""
         self.websockets: dict[int, WebSocket] = {}
         self._paused_writing = False
+        self._write_stall: asyncio.TimerHandle | None = None
         self._reading_paused = False
         self._send_waiters: list[asyncio.Future[None]] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -149,6 +150,9 @@ class Connection(asyncio.BufferedProtocol):
         self._lost = True
         if self._timer is not None:
             self._timer.cancel()
+        if self._write_stall is not None:
+            self._write_stall.cancel()
+            self._write_stall = None
         if self._keepalive is not None:
             self._keepalive.cancel()
         for ws in list(self.websockets.values()):
@@ -169,10 +173,25 @@ class Connection(asyncio.BufferedProtocol):
 
     def pause_writing(self) -> None:
         self._paused_writing = True
+        stall = self.config.send_stall_timeout
+        if stall is not None and self._write_stall is None:
+            # A peer that never reads (TCP window closed, our transport buffer full) may not
+            # hold the connection forever: drop it after Config.send_stall_timeout.
+            self._write_stall = self.loop.call_later(stall, self._stalled_writing)
 
     def resume_writing(self) -> None:
         self._paused_writing = False
+        if self._write_stall is not None:
+            self._write_stall.cancel()
+            self._write_stall = None
         self._wake_senders()
+
+    def _stalled_writing(self) -> None:
+        self._write_stall = None
+        if self._paused_writing and not self._lost:
+            logger.info("ws2fast: the peer read nothing for %g s (Config.send_stall_timeout): "
+                        "dropping the connection", self.config.send_stall_timeout)
+            self.abort()
 
     # -- output ------------------------------------------------------------------------------
 
@@ -184,7 +203,7 @@ class Connection(asyncio.BufferedProtocol):
         if self._h2:
             if conn._output_size:
                 self.transport.write(conn.data_to_send())
-            if conn._lingering or conn._settings_pending or self._timer is not None:
+            if conn._lingering or conn._settings_pending or conn._blocked_count or self._timer is not None:
                 self._arm_timer()
             if conn._terminated and not conn.streams:
                 self._close_transport()
