@@ -2,7 +2,13 @@
 
 Profiles (environment variable WS2FAST_BUILD):
   release (default)  Cython checks off, the compiler's -O3.
-  debug              bounds/wraparound/initialized checks on, -O0 -g: for gdb, fuzzers, sanitizers.
+  debug              bounds/wraparound/initialized checks on, -O0 -g: for gdb and sanitizers.
+  fuzz               the debug checks, built with clang for atheris: -fsanitize=fuzzer-no-link
+                     (coverage inside the core) and AddressSanitizer; run it with atheris's
+                     asan_with_fuzzer.so preloaded (tests/fuzz/run.py does).
+
+A profile other than release writes its generated C under build/<profile>-c/, so it never
+replaces the release build's _ext/core.c.
 """
 
 import os
@@ -12,8 +18,8 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 PROFILE = os.environ.get("WS2FAST_BUILD", "release")
-if PROFILE not in ("release", "debug"):
-    sys.exit("WS2FAST_BUILD must be 'release' or 'debug', not %r" % PROFILE)
+if PROFILE not in ("release", "debug", "fuzz"):
+    sys.exit("WS2FAST_BUILD must be 'release', 'debug' or 'fuzz', not %r" % PROFILE)
 
 directives = {
     "language_level": 3,
@@ -24,11 +30,20 @@ directives = {
     "cdivision": True,
 }
 extra_compile_args = []
+extra_link_args = []
 undef_macros = []
-if PROFILE == "debug":
+if PROFILE in ("debug", "fuzz"):
     directives.update(boundscheck=True, wraparound=True, initializedcheck=True, cdivision=False)
-    extra_compile_args += ["-O0", "-g3"]
     undef_macros += ["NDEBUG"]
+if PROFILE == "debug":
+    extra_compile_args += ["-O0", "-g3"]
+if PROFILE == "fuzz":
+    os.environ.setdefault("CC", "clang")
+    os.environ.setdefault("LDSHARED", "clang -shared")
+    sanitize = "-fsanitize=fuzzer-no-link,address"
+    extra_compile_args += [sanitize, "-fno-omit-frame-pointer", "-O1", "-g"]
+    # not linked against a sanitizer runtime: atheris's asan_with_fuzzer.so, preloaded,
+    # provides it (and libFuzzer) at run time
 
 LAYERS = ["_ext/h2frame.pxi", "_ext/h2write.pxi", "_ext/hpack.pxi", "_ext/wsmask.pxi",
           "_ext/wsevents.pxi", "_ext/inflate.pxi", "_ext/wsframe.pxi", "_ext/wsbuild.pxi", "_ext/h2core.pxi"]
@@ -42,6 +57,7 @@ extensions = [
         libraries=["z"],                 # zlib: permessage-deflate inflation (inflate.pxi)
         depends=LAYERS + HEADERS,
         extra_compile_args=extra_compile_args,
+        extra_link_args=extra_link_args,
         undef_macros=undef_macros,
         define_macros=[("WS2FAST_BUILD_PROFILE", '"%s"' % PROFILE), ("ZLIB_CONST", None)],
     )
@@ -51,7 +67,8 @@ setup(
     ext_modules=cythonize(
         extensions,
         compiler_directives=directives,
-        # The generated C lands beside the .pyx; .gitignore keeps it out of git.
-        build_dir=None,
+        # The release build's generated C lands beside the .pyx (.gitignore keeps it out of
+        # git); the checked profiles' under build/, so the two never mix.
+        build_dir=None if PROFILE == "release" else f"build/{PROFILE}-c",
     ),
 )
