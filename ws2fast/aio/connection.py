@@ -2,8 +2,12 @@
 
 An ``asyncio.BufferedProtocol``: asyncio reads into our receive buffer (``get_buffer``), and
 ``buffer_updated`` hands the new bytes to the connection, whose compiled core parses them in
-place.  Events go to the WebSocket objects (messages, pongs, closes) or to the server/client
-that owns this connection (requests, handshake answers).  Output is written after every batch.
+place.  The receive buffer is one per thread, shared by every connection: asyncio calls
+``get_buffer``, reads, and calls ``buffer_updated`` in one go, and nothing keeps a reference
+into the buffer once ``receive_data`` returns (what must outlive a read is copied), so an idle
+connection costs no 64 KiB buffer of its own.  Events go to the WebSocket objects (messages,
+pongs, closes) or to the server/client that owns this connection (requests, handshake
+answers).  Output is written after every batch.
 
 Backpressure both ways: the HTTP/2 receive window is given back only as the application takes
 messages (``release_on_consume``); over HTTP/1.1, reading pauses while a WebSocket has more than
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from dataclasses import replace
 from typing import Any
@@ -33,6 +38,15 @@ __all__ = ["Connection"]
 logger = logging.getLogger("ws2fast")
 
 _RECEIVE_BUFFER = 65536
+_shared = threading.local()
+
+
+def _receive_buffer() -> memoryview:
+    """This thread's receive buffer (see the module docstring)."""
+    view = getattr(_shared, "view", None)
+    if view is None:
+        view = _shared.view = memoryview(bytearray(_RECEIVE_BUFFER))
+    return view
 _MAX_BODY = 1 << 20         # plain request bodies (and refusal bodies) kept in memory
 _MESSAGES = (TextMessage, BinaryMessage)
 
@@ -52,8 +66,7 @@ class Connection(asyncio.BufferedProtocol):
         self._http2 = http2                   # None: decide (ALPN / preface)
         self.conn: Any = None
         self.transport: asyncio.Transport | None = None
-        self._buffer = bytearray(_RECEIVE_BUFFER)
-        self._view = memoryview(self._buffer)
+        self._view = _receive_buffer()
         self._sniffed = b""
         self.websockets: dict[int, WebSocket] = {}
         self._paused_writing = False
