@@ -135,10 +135,10 @@ class Config:
         _check_range("max_header_block_size", self.max_header_block_size, 1, 2**32 - 1)
         if self.max_message_size is not None:
             _check_range("max_message_size", self.max_message_size, 0, 2**63 - 1)
-        for name in ("settings_ack_timeout", "close_timeout", "ping_interval", "ping_timeout",
-                     "send_stall_timeout"):
+        optional = ("ping_interval", "ping_timeout", "send_stall_timeout")     # None: off
+        for name in ("settings_ack_timeout", "close_timeout", *optional):
             value = getattr(self, name)
-            if value is None and name != "settings_ack_timeout" and name != "close_timeout":
+            if value is None and name in optional:
                 continue
             if not (isinstance(value, (int, float)) and value > 0):
                 raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")

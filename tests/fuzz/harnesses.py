@@ -65,7 +65,8 @@ def _drive(conn, data: bytes, accept: Callable[[object], None]) -> None:
         for event in conn.receive_data(chunk):
             accept(event)
         conn.data_to_send()
-        conn.handle_timeouts() if hasattr(conn, "handle_timeouts") else None
+        if isinstance(conn, H2Connection):
+            conn.handle_timeouts()
 
 
 def h2_connection_server(data: bytes) -> None:
