@@ -366,3 +366,73 @@ def test_permessage_deflate_over_both_versions(loop_kind):
                     await ws.send("plain")
                     assert await ws.recv() == "plain"
     run(loop_kind, main())
+
+
+# -- server timeouts: idle connections ---------------------------------------------------------
+
+IDLE = Config(idle_timeout=0.3, ping_interval=None)
+
+
+def test_idle_connections_are_closed_and_busy_ones_are_not(loop_kind):
+    async def slow_page(request):
+        await asyncio.sleep(0.6)                 # a handler longer than idle_timeout
+        return 200, [(b"content-type", b"text/plain")], b"slow but answered"
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        async with ws2fast.serve(echo, "127.0.0.1", 0, config=IDLE, http_handler=slow_page) as server:
+            # HTTP/1.1 keep-alive: answered, then closed once idle
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            start = loop.time()
+            data = await asyncio.wait_for(reader.read(), 5)           # until EOF
+            assert b"slow but answered" in data
+            assert 0.6 + 0.25 < loop.time() - start < 3
+            writer.close()
+            # HTTP/2: answered, then GOAWAY(NO_ERROR); the Client opens a new connection
+            async with ws2fast.Client(f"http://127.0.0.1:{server.port}") as client:
+                status, _, body = await client.request("GET", "/")
+                assert (status, body) == (200, b"slow but answered")
+                first = client.connection
+                await asyncio.wait_for(first.closed, 3)
+                assert first.conn._goaway_received is not None
+                # a WebSocket, idle for several idle_timeouts, stays open
+                ws = await client.websocket("/quiet")
+                assert client.connection is not first
+                await asyncio.sleep(1.0)
+                await ws.send("still open")
+                assert await ws.recv() == "still open"
+                await ws.close()
+            # HTTP/1.1 WebSocket, idle for several idle_timeouts, stays open too
+            async with ws2fast.connect(f"ws://127.0.0.1:{server.port}/", http2=False, config=IDLE) as ws:
+                await asyncio.sleep(1.0)
+                await ws.send("still open")
+                assert await ws.recv() == "still open"
+    run(loop_kind, main())
+
+
+def test_keepalive_is_one_timer_per_connection_not_a_task_per_websocket(loop_kind, monkeypatch):
+    pongs = []
+    original = ws2fast.WebSocket._pong
+    monkeypatch.setattr(ws2fast.WebSocket, "_pong", lambda ws, payload: (pongs.append(ws), original(ws, payload)))
+
+    class Echo(ws2fast.WebSocketListener):
+        def on_message(self, ws, message):
+            ws.send_nowait(message)
+
+    async def main():
+        config = Config(ping_interval=0.05, ping_timeout=1.0)
+        async with ws2fast.serve(Echo, "127.0.0.1", 0, config=config) as server:
+            async with ws2fast.Client(f"http://127.0.0.1:{server.port}", config=config) as client:
+                await (await client.websocket("/0")).close()
+                tasks_before = len(asyncio.all_tasks())
+                sockets = [await client.websocket(f"/{i}") for i in range(20)]
+                await asyncio.sleep(0.3)                  # several keepalive rounds
+                assert len(asyncio.all_tasks()) - tasks_before < 5
+                for ws in sockets:
+                    assert not ws.closed
+                    await ws.send("x")
+                    assert await ws.recv() == "x"
+    run(loop_kind, main())
+    # both sides pinged every WebSocket, several times, and every ping was answered
+    assert len(pongs) >= 2 * 20 * 3

@@ -298,3 +298,82 @@ def test_http1_peer_that_never_reads_is_dropped():
     assert closed, "the connection of a peer that never reads was not dropped"
     assert sent < 64 << 20                      # the server stopped reading it long before
     assert grown < MEMORY_BOUND, grown
+
+
+# -- slowloris: connections that drip their request ----------------------------------------------
+
+SLOW = ws2fast.Config(handshake_timeout=1.0, idle_timeout=1.0)
+SLOW_CLIENTS = 200
+
+
+async def _drip(port: int, first: bytes, drip: bytes, seconds: float) -> float | None:
+    """Open a connection, send ``first``, then one byte of ``drip`` every 50 ms (cycling) for
+    at most ``seconds``; the seconds until the server closed it, or None if it never did."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    started = time.monotonic()
+    try:
+        writer.write(first)
+        i = 0
+        while time.monotonic() - started < seconds:
+            try:
+                data = await asyncio.wait_for(reader.read(65536), 0.05)
+                if not data:
+                    return time.monotonic() - started
+                continue                    # an answer to an earlier request: keep reading
+            except asyncio.TimeoutError:
+                pass
+            except ConnectionError:
+                return time.monotonic() - started
+            writer.write(drip[i % len(drip):i % len(drip) + 1])
+            i += 1
+        return None
+    finally:
+        writer.close()
+
+
+GET = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+KINDS = {
+    # HTTP/1.1 request head that never ends
+    "head": (GET, b"X-Slow: " + b"a" * 100),
+    # a complete head, then a body that never ends
+    "body": (b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n", b"b"),
+    # one request answered, then the next one dripped (keep-alive: idle_timeout)
+    "keep-alive": (GET + b"\r\n", GET + b"X-Slow: " + b"a" * 100),
+    # the HTTP/2 preface, a byte at a time
+    "http2-preface": (b"", PREFACE),
+}
+
+
+def test_slowloris_connections_are_closed_and_others_keep_working():
+    async def main():
+        async with ws2fast.serve(_echo, "127.0.0.1", 0, config=SLOW) as server:
+            async with ws2fast.connect(f"ws://127.0.0.1:{server.port}/", http2=False) as good:
+                tracemalloc.start()
+                try:
+                    baseline = tracemalloc.get_traced_memory()[0]
+                    kinds = list(KINDS.values())
+                    drips = [asyncio.create_task(_drip(server.port, *kinds[i % len(kinds)], 8.0))
+                             for i in range(SLOW_CLIENTS)]
+                    echoed = 0
+                    while not all(d.done() for d in drips):
+                        await good.send(f"still here {echoed}")
+                        assert await asyncio.wait_for(good.recv(), 5) == f"still here {echoed}"
+                        echoed += 1
+                        await asyncio.sleep(0.02)
+                    grown = tracemalloc.get_traced_memory()[1] - baseline
+                finally:
+                    tracemalloc.stop()
+                closed_after = [d.result() for d in drips]
+                await asyncio.sleep(0.1)
+                left = len(server.connections)
+            return closed_after, echoed, grown, left
+
+    closed_after, echoed, grown, left = run("asyncio", main(), timeout=60)
+    names = list(KINDS)
+    for i, took in enumerate(closed_after):
+        kind = names[i % len(names)]
+        assert took is not None, f"{kind} slowloris connection {i} was never closed"
+        assert 0.9 < took < 4, f"{kind}: closed after {took:.2f} s (timeouts are 1 s)"
+    assert echoed > 20                      # the good client echoed throughout
+    assert grown < MEMORY_BOUND, grown
+    assert left == 1                        # only the good client's connection remains

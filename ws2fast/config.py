@@ -93,6 +93,14 @@ class Config:
     #: flow-control window closed, is reset (RST_STREAM CANCEL; its WebSocket ends with 1006),
     #: so a peer that never reads cannot hold our memory.  None: wait forever.
     send_stall_timeout: float | None = 60.0
+    #: asyncio server: a new connection must deliver its first request whole (HTTP/1.1: the
+    #: request head and body; HTTP/2: the client preface and SETTINGS) within this, or it is
+    #: closed: slowloris cannot hold a connection open by dripping bytes.  None: wait forever.
+    handshake_timeout: float | None = 10.0
+    #: asyncio server: a connection with no WebSocket and no request in progress for this long
+    #: is closed (HTTP/2: GOAWAY NO_ERROR first).  Over HTTP/1.1 keep-alive, the next request
+    #: must arrive whole within it.  None: keep idle connections forever.
+    idle_timeout: float | None = 60.0
     #: asyncio layer: send a WebSocket ping (and an HTTP/2 PING per connection) this often;
     #: None turns keepalive off.
     ping_interval: float | None = 20.0
@@ -135,7 +143,8 @@ class Config:
         _check_range("max_header_block_size", self.max_header_block_size, 1, 2**32 - 1)
         if self.max_message_size is not None:
             _check_range("max_message_size", self.max_message_size, 0, 2**63 - 1)
-        optional = ("ping_interval", "ping_timeout", "send_stall_timeout")     # None: off
+        optional = ("ping_interval", "ping_timeout", "send_stall_timeout",      # None: off
+                    "handshake_timeout", "idle_timeout")
         for name in ("settings_ack_timeout", "close_timeout", *optional):
             value = getattr(self, name)
             if value is None and name in optional:

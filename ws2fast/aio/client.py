@@ -155,12 +155,19 @@ class Client:
                                   "(no SETTINGS_ENABLE_CONNECT_PROTOCOL)")
         return conn
 
+    def _usable(self) -> bool:
+        # A connection that is lost, or that either side has sent GOAWAY on (the server's idle
+        # timeout, a shutdown), takes no new streams: the next one opens a fresh connection.
+        conn = self.connection
+        return conn is not None and not conn.closed.done() and conn.conn is not None \
+            and conn.conn._goaway_received is None and not conn.conn._terminated
+
     async def websocket(self, path: str = "/", *, subprotocols: Iterable[str] = (),
                         extensions: Iterable[str] | None = None, origin: str | None = None,
                         additional_headers: Iterable[tuple[Any, Any]] = ()) -> WebSocket:
         """Open one more WebSocket on the shared connection (opening it if needed)."""
         async def open_one() -> WebSocket:
-            if self.connection is None or self.connection.closed.done():
+            if not self._usable():
                 self.connection = await self._connect()
             return await self.connection.open_websocket(
                 path, self._authority, scheme="https" if self._secure else "http",
@@ -172,7 +179,7 @@ class Client:
     async def request(self, method: str, path: str, headers: Iterable[tuple[Any, Any]] = (),
                       body: bytes = b"") -> tuple[int, tuple, bytes]:
         """A plain HTTP request on the shared connection: (status, headers, body)."""
-        if self.connection is None or self.connection.closed.done():
+        if not self._usable():
             self.connection = await self._connect()
         return await self.connection.request(method, path, self._authority,
                                              "https" if self._secure else "http", headers, body)

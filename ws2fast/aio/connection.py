@@ -85,8 +85,16 @@ class Connection(asyncio.BufferedProtocol):
         self._h2 = False
         self._in_batch = False
         self._flush_scheduled = False
-        self._keepalive: asyncio.Task[None] | None = None
-        self._http2_pings: dict[bytes, asyncio.Future[None]] = {}
+        # keepalive: one timer per connection, for its HTTP/2 PING and every WebSocket's ping
+        self._keepalive: asyncio.TimerHandle | None = None
+        self._keepalive_round = 0.0                      # when the next round of pings goes out
+        self._http2_ping: bytes | None = None            # our unanswered PING's payload
+        self._http2_ping_deadline = 0.0
+        self._ping_counter = 0
+        # server: the handshake deadline, then the idle deadline (slowloris, idle connections)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._greeted = False                            # the first request / SETTINGS came
+        self._handling = 0                               # requests whose handler runs
 
     # -- what runs on this connection ---------------------------------------------------------
 
@@ -99,8 +107,6 @@ class Connection(asyncio.BufferedProtocol):
         if http2:
             self.conn = H2Connection(self.client_side, self.config)
             self.conn.initiate()
-            if self.config.ping_interval is not None:
-                self._keepalive = self.loop.create_task(self._http2_keepalive())
         else:
             self.conn = H1Connection(self.client_side, self.config)
         if not self.ready.done():
@@ -110,6 +116,11 @@ class Connection(asyncio.BufferedProtocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        if not self.client_side and self.config.handshake_timeout is not None:
+            self._deadline = self.loop.call_later(self.config.handshake_timeout, self._on_deadline)
+        if self.config.ping_interval is not None:
+            self._keepalive_round = self.loop.time() + self.config.ping_interval
+            self._keepalive = self.loop.call_at(self._keepalive_round, self._keepalive_tick)
         alpn = None
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
@@ -166,8 +177,10 @@ class Connection(asyncio.BufferedProtocol):
         if self._write_stall is not None:
             self._write_stall.cancel()
             self._write_stall = None
-        if self._keepalive is not None:
-            self._keepalive.cancel()
+        for handle in (self._keepalive, self._deadline):
+            if handle is not None:
+                handle.cancel()
+        self._keepalive = self._deadline = None
         for ws in list(self.websockets.values()):
             ws._set_closed(ws.close_code if ws.close_code is not None else 1006, ws.close_reason)
         self.websockets.clear()
@@ -334,12 +347,15 @@ class Connection(asyncio.BufferedProtocol):
     def _other_event(self, event: Any) -> None:
         kind = type(event)
         if kind is ev.PingAcknowledged:
-            future = self._http2_pings.pop(event.data, None)
-            if future is not None and not future.done():
-                future.set_result(None)
+            if event.data == self._http2_ping:
+                self._http2_ping = None
         elif kind is ev.SettingsReceived:
             if not self.settings_received.done():
                 self.settings_received.set_result(event.settings)
+            if not self._greeted and not self.client_side:
+                self._greeted = True                    # the HTTP/2 preface is complete
+                self._cancel_deadline()
+                self._maybe_idle()
         elif kind in (ev.WebSocketAccepted, ev.WebSocketRejected):
             entry = self._handshakes.pop(event.stream_id, None)
             if entry is not None and not entry[0].done():
@@ -375,6 +391,8 @@ class Connection(asyncio.BufferedProtocol):
                     self.owner._request_complete(self, event.stream_id, pending[0], bytes(pending[1]))
             elif kind is ev.StreamReset:
                 logger.debug("ws2fast: %s", event)
+            if pending is not None and kind is ev.StreamReset:
+                self._maybe_idle()
         elif kind is ev.RequestReceived:
             self._requests[event.stream_id] = [event, bytearray(), self.loop.create_future()]
         elif kind is ev.ResponseReceived:
@@ -394,6 +412,56 @@ class Connection(asyncio.BufferedProtocol):
     def _after_websocket_closed(self) -> None:
         if self._reading_paused:
             self._resume_reading()
+        self._maybe_idle()
+
+    # -- server deadlines: handshake (slowloris) and idle ---------------------------------------
+
+    def begin_handling(self) -> None:
+        """Server: a request (or WebSocket request) is complete and its handler starts."""
+        self._greeted = True
+        self._handling += 1
+        self._cancel_deadline()
+
+    def end_handling(self) -> None:
+        """Server: that handler is done (responded, refused, or its WebSocket is open)."""
+        self._handling -= 1
+        self._maybe_idle()
+
+    def _busy(self) -> bool:
+        # Over HTTP/1.1 a request still arriving does not count: the next request must arrive
+        # whole within idle_timeout.  Over HTTP/2 a request body in progress does.
+        return bool(self.websockets) or self._handling > 0 or (self._h2 and bool(self._requests))
+
+    def _maybe_idle(self) -> None:
+        """Server: start the idle clock if nothing runs on the connection."""
+        timeout = self.config.idle_timeout
+        if self.client_side or timeout is None or self._deadline is not None or self._lost \
+                or not self._greeted or self._busy():
+            return
+        self._deadline = self.loop.call_later(timeout, self._on_deadline)
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _on_deadline(self) -> None:
+        self._deadline = None
+        if self._lost:
+            return
+        if not self._greeted:
+            logger.info("ws2fast: no complete request within %g s (Config.handshake_timeout): "
+                        "closing the connection", self.config.handshake_timeout)
+            self.abort()
+        elif not self._busy():
+            logger.debug("ws2fast: idle for %g s (Config.idle_timeout): closing the connection",
+                         self.config.idle_timeout)
+            if self._h2:
+                self.goaway()
+                if not self.conn.streams:
+                    self._close_transport()
+            else:
+                self._close_transport()
 
     # -- receive backpressure -----------------------------------------------------------------
 
@@ -497,45 +565,58 @@ class Connection(asyncio.BufferedProtocol):
             raise ConnectionError(f"the response to {method} {path} did not complete")
         return response.status, response.headers, bytes(pending[1])
 
-    async def _http2_keepalive(self) -> None:
-        # An HTTP/2 PING every ping_interval; no answer within ping_timeout drops the connection.
-        interval, timeout = self.config.ping_interval, self.config.ping_timeout
-        counter = 0
-        while not self._lost:
-            await asyncio.sleep(interval)
-            if self._lost:
-                return
-            counter += 1
-            data = counter.to_bytes(8, "big")
-            future = self.loop.create_future()
-            self._http2_pings[data] = future
-            self.conn.send_http2_ping(data)
-            self.flush()
-            try:
-                await asyncio.wait_for(future, timeout)
-            except asyncio.TimeoutError:
-                logger.info("ws2fast: no answer to an HTTP/2 PING in %ss: dropping the connection", timeout)
-                self.abort()
-                return
-
-    async def websocket_keepalive(self, ws: WebSocket) -> None:
-        """A WebSocket ping every ping_interval; no pong within ping_timeout fails it (1011)."""
-        interval, timeout = self.config.ping_interval, self.config.ping_timeout
-        if interval is None:
+    def _keepalive_tick(self) -> None:
+        """One timer per connection: every ping_interval, a round of pings (an HTTP/2 PING and a
+        ping on every WebSocket that has none unanswered); a ping not answered within
+        ping_timeout fails its WebSocket (1011), or drops the connection (HTTP/2 PING)."""
+        self._keepalive = None
+        if self._lost:
             return
-        with contextlib.suppress(ConnectionClosed, asyncio.CancelledError):
-            while not ws.closed:
-                await asyncio.sleep(interval)
-                if ws.closed:
-                    return
-                pong = await ws.ping()
-                try:
-                    await asyncio.wait_for(pong, timeout)
-                except asyncio.TimeoutError:
-                    logger.info("ws2fast: no pong in %ss on %r: closing with 1011", timeout, ws)
+        interval, timeout = self.config.ping_interval, self.config.ping_timeout
+        assert interval is not None
+        now = self.loop.time()
+        if self._http2_ping is not None and timeout is not None and now >= self._http2_ping_deadline:
+            logger.info("ws2fast: no answer to an HTTP/2 PING in %g s: dropping the connection", timeout)
+            self.abort()
+            return
+        new_round = now >= self._keepalive_round
+        if new_round:
+            self._keepalive_round = now + interval
+        deadline = self._keepalive_round
+        if self._http2_ping is not None and timeout is not None:
+            deadline = min(deadline, self._http2_ping_deadline)
+        if self.conn is None:
+            self._keepalive = self.loop.call_at(deadline, self._keepalive_tick)
+            return
+        if new_round and self._h2 and self._http2_ping is None:
+            self._ping_counter += 1
+            payload = self._ping_counter.to_bytes(8, "big")
+            self.conn.send_http2_ping(payload)
+            if timeout is not None:
+                self._http2_ping, self._http2_ping_deadline = payload, now + timeout
+                deadline = min(deadline, self._http2_ping_deadline)
+        for ws in list(self.websockets.values()):
+            if ws._close_started or ws.closed:
+                continue
+            if ws._keepalive_deadline is not None:
+                if timeout is not None and now >= ws._keepalive_deadline:
+                    logger.info("ws2fast: no pong in %g s on %r: closing with 1011", timeout, ws)
                     self.close_websocket(ws, 1011, "keepalive ping timeout")
                     self.abort_websocket(ws)
-                    return
+                    continue
+            elif new_round:
+                self._ping_counter += 1
+                try:
+                    self.conn.ping(ws.stream_id, self._ping_counter.to_bytes(8, "big"))
+                except LocalProtocolError:
+                    continue
+                if timeout is not None:
+                    ws._keepalive_deadline = now + timeout
+            if ws._keepalive_deadline is not None:
+                deadline = min(deadline, ws._keepalive_deadline)
+        self.flush()
+        if not self._lost:
+            self._keepalive = self.loop.call_at(deadline, self._keepalive_tick)
 
     def goaway(self) -> None:
         """Graceful shutdown of the connection: GOAWAY (HTTP/2)."""

@@ -131,9 +131,32 @@ class Server:
             conn.conn.reject_websocket(event.stream_id, 503, [(b"retry-after", b"1")], b"shutting down\n")
             conn.flush()
             return
+        conn.begin_handling()
         self._spawn(self._run_websocket(conn, event, request))
 
     async def _run_websocket(self, conn: Connection, event: WebSocketRequested, request: Request) -> None:
+        try:
+            ws = await self._open_websocket(conn, event, request)
+        finally:
+            conn.end_handling()
+        if ws is None:
+            return
+        try:
+            await self._options.handler(ws)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            logger.exception("ws2fast: WebSocket handler failed")
+            if not ws.closed:
+                await ws.close(1011, "internal error")
+        finally:
+            if not ws.closed:
+                await ws.close(1001 if self._closing else 1000)
+
+    async def _open_websocket(self, conn: Connection, event: WebSocketRequested,
+                              request: Request) -> WebSocket | None:
+        """Decide (origins, process_request, subprotocol) and answer; the WebSocket to run its
+        handler on, or None (refused, gone, or run by a listener)."""
         options = self._options
         sid = event.stream_id
         decision: Any = None
@@ -148,13 +171,13 @@ class Server:
             logger.exception("ws2fast: process_request failed")
             decision = Reject(500, [(b"content-type", b"text/plain")], b"internal error\n")
         if conn.transport is None or conn.transport.is_closing():
-            return
+            return None
         if isinstance(decision, Reject):
             events = conn.conn.reject_websocket(sid, decision.status, decision.headers, decision.body)
             if events:
                 conn._dispatch(events)
             conn.flush()
-            return
+            return None
         extra: Headers = decision.headers if isinstance(decision, Accept) else ()
         if isinstance(decision, Accept) and decision.subprotocol is not None:
             subprotocol: str | None = decision.subprotocol
@@ -168,50 +191,47 @@ class Server:
         early = conn.conn.accept_websocket(sid, subprotocol, headers=extra)
         if conn.http_version == "HTTP/2" and sid not in conn.conn.streams:
             conn.websockets.pop(sid, None)              # the stream went away meanwhile
-            return
+            return None
         if _is_listener(options.handler):
             ws._listener = options.handler()            # callbacks: no task per WebSocket
             ws._listener.on_open(ws)
             if early:
                 conn._dispatch(early)
             conn.flush()
-            return
+            return None
         if early:
             conn._dispatch(early)
         conn.flush()
-        try:
-            await options.handler(ws)
-        except ConnectionClosed:
-            pass
-        except Exception:
-            logger.exception("ws2fast: WebSocket handler failed")
-            if not ws.closed:
-                await ws.close(1011, "internal error")
-        finally:
-            if not ws.closed:
-                await ws.close(1001 if self._closing else 1000)
+        return ws
 
     # -- plain requests --------------------------------------------------------------------
 
     def _request_complete(self, conn: Connection, stream_id: int, event: RequestReceived, body: bytes) -> None:
         request = Request(event.method, event.path, event.authority, event.headers, conn.http_version,
                           False, body=body, connection=conn)
+        conn.begin_handling()
         self._spawn(self._run_http(conn, stream_id, request))
 
     async def _run_http(self, conn: Connection, stream_id: int, request: Request) -> None:
+        try:
+            status, headers, body = await self._http_response(request)
+            conn.respond(stream_id, status, headers, body)
+        finally:
+            conn.end_handling()
+
+    async def _http_response(self, request: Request) -> tuple[int, Headers, bytes]:
         handler = self._options.http_handler
         try:
             if handler is None:
-                response: Any = (404, [(b"content-type", b"text/plain")], b"not found\n")
-            else:
-                response = handler(request)
-                if inspect.isawaitable(response):
-                    response = await response
+                return 404, [(b"content-type", b"text/plain")], b"not found\n"
+            response = handler(request)
+            if inspect.isawaitable(response):
+                response = await response
             status, headers, body = response
         except Exception:
             logger.exception("ws2fast: http_handler failed")
-            status, headers, body = 500, [(b"content-type", b"text/plain")], b"internal error\n"
-        conn.respond(stream_id, status, headers, body)
+            return 500, [(b"content-type", b"text/plain")], b"internal error\n"
+        return status, headers, body
 
     # -- lifecycle -------------------------------------------------------------------------
 

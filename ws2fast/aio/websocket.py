@@ -62,8 +62,8 @@ class WebSocket:
         self._close_started = False
         self._ping_counter = 0
         self._owns_connection = False       # made by connect(): its connection ends with it
-        self._keepalive = connection.loop.create_task(connection.websocket_keepalive(self)) \
-            if connection.config.ping_interval is not None else None
+        #: when our keepalive ping must be answered (the connection's keepalive timer checks)
+        self._keepalive_deadline: float | None = None
         self._listener: WebSocketListener | None = None
 
     def __repr__(self) -> str:
@@ -94,7 +94,9 @@ class WebSocket:
         self._wake()
 
     def _pong(self, payload: bytes) -> None:
-        # A pong answers the ping with its payload and every ping before it (RFC 6455 §5.5.3).
+        # A pong answers the ping with its payload and every ping before it (RFC 6455 §5.5.3);
+        # any pong shows the peer is alive.
+        self._keepalive_deadline = None
         for key in list(self._pings):
             future = self._pings.pop(key)
             if not future.done():
@@ -110,8 +112,6 @@ class WebSocket:
         if self._listener is not None:
             listener, self._listener = self._listener, None
             listener.on_close(self, code, reason)
-        if self._keepalive is not None and not self._keepalive.done():
-            self._keepalive.cancel()
         for future in self._pings.values():
             if not future.done():
                 future.set_exception(connection_closed(code, reason))
