@@ -2,6 +2,10 @@
 
 Under ``WS2FAST_REQUIRE_PEERS=1`` (set by CI) a skipped test is reported as a failure: a
 missing peer, tool or test-data folder must not let a suite pass by not running.
+
+Under ``WS2FAST_EXPECT_BUILD=<profile>`` the run stops at once unless the compiled core that
+``import ws2fast`` loads was built with that profile (tests/test_sanitizers.py runs the unit
+tests against a sanitizer build this way, and must not test the release build by mistake).
 """
 
 from __future__ import annotations
@@ -11,6 +15,15 @@ import os
 import pytest
 
 REQUIRE_PEERS = os.environ.get("WS2FAST_REQUIRE_PEERS") == "1"
+
+
+def pytest_configure(config):
+    expected = os.environ.get("WS2FAST_EXPECT_BUILD")
+    if expected:
+        from ws2fast import _core
+        if expected != _core.BUILD_PROFILE:
+            raise pytest.UsageError(f"WS2FAST_EXPECT_BUILD={expected}, but {_core.__file__} "
+                                    f"was built as {_core.BUILD_PROFILE!r}")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -6,6 +6,9 @@ Profiles (environment variable WS2FAST_BUILD):
   fuzz               the debug checks, built with clang for atheris: -fsanitize=fuzzer-no-link
                      (coverage inside the core) and AddressSanitizer; run it with atheris's
                      asan_with_fuzzer.so preloaded (tests/fuzz/run.py does).
+  sanitize           the debug checks, built with gcc's AddressSanitizer and
+                     UndefinedBehaviorSanitizer (any UB report aborts); run it with libasan
+                     preloaded (tests/test_sanitizers.py runs the unit tests that way).
 
 A profile other than release writes its generated C under build/<profile>-c/, so it never
 replaces the release build's _ext/core.c.
@@ -18,8 +21,8 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 PROFILE = os.environ.get("WS2FAST_BUILD", "release")
-if PROFILE not in ("release", "debug", "fuzz"):
-    sys.exit("WS2FAST_BUILD must be 'release', 'debug' or 'fuzz', not %r" % PROFILE)
+if PROFILE not in ("release", "debug", "fuzz", "sanitize"):
+    sys.exit("WS2FAST_BUILD must be 'release', 'debug', 'fuzz' or 'sanitize', not %r" % PROFILE)
 
 directives = {
     "language_level": 3,
@@ -32,7 +35,7 @@ directives = {
 extra_compile_args = []
 extra_link_args = []
 undef_macros = []
-if PROFILE in ("debug", "fuzz"):
+if PROFILE in ("debug", "fuzz", "sanitize"):
     directives.update(boundscheck=True, wraparound=True, initializedcheck=True, cdivision=False)
     undef_macros += ["NDEBUG"]
 if PROFILE == "debug":
@@ -44,6 +47,10 @@ if PROFILE == "fuzz":
     extra_compile_args += [sanitize, "-fno-omit-frame-pointer", "-O1", "-g"]
     # not linked against a sanitizer runtime: atheris's asan_with_fuzzer.so, preloaded,
     # provides it (and libFuzzer) at run time
+if PROFILE == "sanitize":
+    sanitize = "-fsanitize=address,undefined"
+    extra_compile_args += [sanitize, "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-O1", "-g"]
+    extra_link_args += [sanitize]
 
 LAYERS = ["_ext/h2frame.pxi", "_ext/h2write.pxi", "_ext/hpack.pxi", "_ext/wsmask.pxi",
           "_ext/wsevents.pxi", "_ext/inflate.pxi", "_ext/wsframe.pxi", "_ext/wsbuild.pxi", "_ext/h2core.pxi"]

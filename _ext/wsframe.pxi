@@ -572,7 +572,8 @@ cdef class FrameParser:
                 out = PyUnicode_DecodeUTF8(<const char*>self._buf, n, NULL)
             else:
                 out = PyUnicode_New(n, 127)
-                memcpy(PyUnicode_DATA(out), self._buf, n)
+                if n:                           # _buf is NULL while nothing was collected
+                    memcpy(PyUnicode_DATA(out), self._buf, n)
         else:
             out = PyBytes_FromStringAndSize(<const char*>self._buf, n)
         if self._buf_capacity > _KEEP_BUFFER:
