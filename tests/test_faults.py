@@ -1,7 +1,9 @@
 """Faults against a real ``ws2fast.serve`` on 127.0.0.1, over HTTP/1.1 and HTTP/2: the peer
 vanishing mid-message, a TCP reset, a half-close.  Each time the handler's WebSocket ends with
 1006 (abnormal closure) within a bounded time, the handler task finishes, and the server
-keeps no connection behind; a message that was complete before the fault was delivered."""
+keeps no connection behind; a message that was complete before the fault was delivered.
+And a server shut down under 300 open WebSockets: each gets every accepted message, then 1001,
+and no task, connection or error is left."""
 
 from __future__ import annotations
 
@@ -95,3 +97,66 @@ def test_fault_ends_the_websocket_with_1006_and_leaves_nothing(loop_kind, fault,
     code, got = run(loop_kind, main(), timeout=40)
     assert code == 1006
     assert got == ["complete"]
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+def test_shutdown_with_many_open_websockets_closes_each_with_1001_and_leaves_nothing(loop_kind, caplog):
+    # 300 WebSockets (3 HTTP/2 connections of 50 streams, 150 over HTTP/1.1), each handler in the
+    # middle of sending when the server shuts down: every client receives every message the
+    # handler's send() accepted, then Close 1001; afterwards no task, connection or error is left.
+    PER = 20
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        errors: list[dict] = []
+        loop.set_exception_handler(lambda _, context: errors.append(context))
+        started = 0
+        all_started = asyncio.Event()
+        accepted: dict[str, int] = {}
+
+        async def handler(ws):
+            nonlocal started
+            await ws.recv()                           # the client's name
+            name = ws.path
+            started += 1
+            if started == 300:
+                all_started.set()
+            i = 0
+            while True:                               # until the shutdown's Close stops send()
+                await ws.send(f"{name}:{i}")
+                accepted[name] = i + 1
+                i += 1
+                if i >= PER:
+                    await ws.wait_closed()
+                    return
+
+        baseline = asyncio.all_tasks()
+        server = await ws2fast.serve(handler, "127.0.0.1", 0)
+        url = f"ws://127.0.0.1:{server.port}"
+        clients = [ws2fast.Client(f"http://127.0.0.1:{server.port}") for _ in range(3)]
+        sockets = [await clients[i % 3].websocket(f"/h2-{i}") for i in range(150)]
+        sockets += [await ws2fast.connect(f"{url}/h1-{i}", http2=False) for i in range(150)]
+        for ws in sockets:
+            await ws.send("hello")
+        await asyncio.wait_for(all_started.wait(), 20)
+        server.close()
+        await server.wait_closed()
+        for ws in sockets:
+            got = []
+            with pytest.raises(ws2fast.exceptions.ConnectionClosedOK) as info:
+                while True:
+                    got.append(await asyncio.wait_for(ws.recv(), 10))
+            assert info.value.code == 1001, ws.path
+            assert got == [f"{ws.path}:{i}" for i in range(accepted.get(ws.path, 0))], ws.path
+        for client in clients:
+            await client.close()
+        assert not server.connections
+        assert not server._options.tasks
+        await asyncio.sleep(0.05)
+        left = asyncio.all_tasks() - baseline
+        assert not left, left
+        assert not errors, errors
+
+    with caplog.at_level("ERROR", logger="ws2fast"):
+        run(loop_kind, main(), timeout=60)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
