@@ -32,6 +32,21 @@ cdef enum:
     _WINDOW = 32768             # zlib's largest window (15 bits): inflating with it accepts any
     _MIN_INFLATE_BUFFER = 1024
 
+# The output buffer inflation writes into, shared by every Inflater (of this interpreter):
+# inflate() runs start to end with the GIL held and copies its result out into a str/bytes
+# before it returns, so one buffer serves all, and an idle compressed WebSocket holds none.
+# Above _KEEP_BUFFER it is freed after the message.
+cdef unsigned char* _inflate_out = NULL
+cdef size_t _inflate_cap = 0
+
+
+cdef inline void _release_inflate_out() noexcept:
+    global _inflate_out, _inflate_cap
+    if _inflate_cap > _KEEP_BUFFER:
+        PyMem_Free(_inflate_out)
+        _inflate_out = NULL
+        _inflate_cap = 0
+
 #: The zlib the core is linked against.
 ZLIB_VERSION = (<bytes>zlibVersion()).decode("ascii")
 
@@ -57,8 +72,6 @@ cdef class Inflater:
     cdef bint _ready
     cdef readonly bint no_context_takeover
     cdef uint64_t _max_size
-    cdef unsigned char* _out
-    cdef size_t _cap
     cdef object _message
 
     def __cinit__(self, max_message_size=None, *, bint no_context_takeover=False):
@@ -78,7 +91,6 @@ cdef class Inflater:
     def __dealloc__(self):
         if self._ready:
             inflateEnd(&self._z)
-        PyMem_Free(self._out)
 
     @property
     def max_message_size(self):
@@ -103,39 +115,43 @@ cdef class Inflater:
 
     cdef object _result(self, size_t n, bint is_text):
         # The str/bytes of what _inflate left in the buffer; None (message set) for bad UTF-8.
+        global _inflate_out, _inflate_cap
         cdef object out
-        if is_text:
-            try:
-                out = PyUnicode_DecodeUTF8(<const char*>self._out, <Py_ssize_t>n, NULL)
-            except UnicodeDecodeError:
-                self._message = "invalid UTF-8 in a compressed text message (RFC 6455 §8.1)"
-                out = None
-        else:
-            out = PyBytes_FromStringAndSize(<const char*>self._out, <Py_ssize_t>n)
-        if self._cap > _KEEP_BUFFER:
-            PyMem_Free(self._out)
-            self._out = NULL
-            self._cap = 0
+        try:
+            if is_text:
+                try:
+                    out = PyUnicode_DecodeUTF8(<const char*>_inflate_out, <Py_ssize_t>n, NULL)
+                except UnicodeDecodeError:
+                    self._message = "invalid UTF-8 in a compressed text message (RFC 6455 §8.1)"
+                    out = None
+            else:
+                out = PyBytes_FromStringAndSize(<const char*>_inflate_out, <Py_ssize_t>n)
+        finally:
+            _release_inflate_out()
         return out
 
     cdef int _grow(self, size_t used) except -1:
-        # Room for more output, never past max_size + 1 octets (one more than allowed tells
-        # that the message is too big).  Returns 0 or a close code (message set).
+        # Room for more output in the shared buffer (used == its capacity, below this
+        # Inflater's limit of max_size + 1 octets: one more than allowed tells that the message
+        # is too big).  Returns 0 or a close code (message set).
+        global _inflate_out, _inflate_cap
         cdef size_t limit = <size_t>self._max_size + 1
         cdef size_t capacity
         cdef unsigned char* grown
-        if self._cap >= limit:
+        if used >= limit:
             self._message = "a compressed message inflates past max_message_size %d" % self._max_size
             return _CLOSE_TOO_BIG
-        capacity = max(<size_t>self._cap * 2, used + _MIN_INFLATE_BUFFER)
+        capacity = max(_inflate_cap * 2, used + _MIN_INFLATE_BUFFER)
         if capacity > limit:
             capacity = limit
-        grown = <unsigned char*>PyMem_Realloc(self._out, capacity)
+        if capacity <= _inflate_cap:
+            return 0
+        grown = <unsigned char*>PyMem_Realloc(_inflate_out, capacity)
         if grown is NULL:
             self._message = "no memory to inflate a message of %d bytes" % capacity
             return _CLOSE_TOO_BIG
-        self._out = grown
-        self._cap = capacity
+        _inflate_out = grown
+        _inflate_cap = capacity
         return 0
 
     cdef int _keep_window_across_end(self) except -1:
@@ -155,31 +171,42 @@ cdef class Inflater:
         return 0
 
     cdef int _inflate(self, const unsigned char* p, size_t n, size_t* produced) except -1:
-        # Inflate p[0:n] + the tail into self._out; *produced = octets out.  Returns 0 or a
-        # close code (self._message set).
+        # Inflate p[0:n] + the tail into the shared buffer; *produced = octets out (for
+        # _result to take).  Returns 0 or a close code (self._message set).
+        cdef int err
+        try:
+            err = self._inflate_steps(p, n, produced)
+        except BaseException:
+            _release_inflate_out()
+            raise
+        if err:
+            _release_inflate_out()      # a bomb stopped at the limit leaves no large buffer
+        return err
+
+    cdef int _inflate_steps(self, const unsigned char* p, size_t n, size_t* produced) except -1:
+        cdef size_t limit = <size_t>self._max_size + 1
+        cdef size_t capacity
         cdef size_t used = 0
         cdef size_t room, step
         cdef int part, ret, err
         cdef const unsigned char* src
         cdef size_t left
-        if self._cap == 0:
-            err = self._grow(0)
-            if err:
-                return err
         for part in range(2):
             src = p if part == 0 else _DEFLATE_TAIL
             left = n if part == 0 else 4
             while True:
-                if used == self._cap:
+                capacity = min(_inflate_cap, limit)       # this Inflater's share of the buffer
+                if used == capacity:
                     err = self._grow(used)
                     if err:
                         return err
+                    capacity = min(_inflate_cap, limit)
                 # zlib counts in unsigned int: at most 1 GiB in and out per step
                 step = min(left, <size_t>1 << 30)
-                room = min(self._cap - used, <size_t>1 << 30)
+                room = min(capacity - used, <size_t>1 << 30)
                 self._z.next_in = src
                 self._z.avail_in = <unsigned int>step
-                self._z.next_out = self._out + used
+                self._z.next_out = _inflate_out + used
                 self._z.avail_out = <unsigned int>room
                 ret = inflate(&self._z, Z_SYNC_FLUSH)
                 src += step - self._z.avail_in

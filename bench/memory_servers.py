@@ -5,7 +5,9 @@
 prints "ready" once listening.  Each line "measure" on stdin is answered with one JSON line:
 the process's RSS (KiB) and, with ``trace``, the bytes tracemalloc traces (after a
 ``gc.collect()``).  Stops when stdin closes.  <impl>: ws2fast (coroutine handler),
-ws2fast-listener (callbacks), picows, websockets; every one echoes, with its defaults otherwise.
+ws2fast-listener (callbacks), ws2fast-deflate (permessage-deflate accepted), picows,
+websockets (which accepts permessage-deflate by default); every one echoes, with its defaults
+otherwise.
 """
 
 from __future__ import annotations
@@ -63,7 +65,18 @@ async def websockets_server(port: int) -> None:
     await serve(echo, "127.0.0.1", port, backlog=4096)
 
 
-SERVERS = {"ws2fast": ws2fast_server, "ws2fast-listener": ws2fast_listener_server,
+async def ws2fast_deflate_server(port: int) -> None:
+    import ws2fast
+
+    async def echo(ws):
+        async for message in ws:
+            await ws.send(message)
+
+    await ws2fast.serve(echo, "127.0.0.1", port, backlog=4096, config=ws2fast.Config(permessage_deflate=True))
+
+
+SERVERS = {"ws2fast": ws2fast_server, "ws2fast-deflate": ws2fast_deflate_server,
+           "ws2fast-listener": ws2fast_listener_server,
            "picows": picows_server, "websockets": websockets_server}
 
 

@@ -122,6 +122,35 @@ def test_context_takeover_across_messages(takeover):
         assert sizes[0] == sizes[1] == sizes[2]
 
 
+def test_compressor_settings_come_from_config():
+    # 20 KiB apart, a 4 KiB block repeats: a 15-bit window reaches back to it, a 13-bit one not.
+    block, filler = os.urandom(4096), os.urandom(20_000)
+    data = block + filler + block
+    default = PerMessageDeflate.from_config(DeflateParameters(), Config()).compress(data)
+    assert zlib.decompressobj(-13).decompress(default + b"\x00\x00\xff\xff") == data
+    wide = PerMessageDeflate.from_config(DeflateParameters(), Config(compression_window_bits=15)).compress(data)
+    assert len(wide) < len(default) - 3000                # only the 15-bit window found the repeat
+    assert zlib.decompressobj(-15).decompress(wide + b"\x00\x00\xff\xff") == data
+    # never more than was negotiated
+    narrow = PerMessageDeflate.from_config(DeflateParameters(local_max_window_bits=10),
+                                           Config(compression_window_bits=15)).compress(data)
+    assert zlib.decompressobj(-10).decompress(narrow + b"\x00\x00\xff\xff") == data
+    assert len(narrow) > len(wide) + 3000
+    # the memory a compressor holds: ~54 KiB by default, zlib's own settings ~262 KiB
+    tracemalloc.start()
+    try:
+        codecs = [PerMessageDeflate.from_config(DeflateParameters(), Config()) for _ in range(20)]
+        for codec in codecs:
+            codec.compress(b"warm up " * 50)
+        per_codec = tracemalloc.get_traced_memory()[0] / 20
+    finally:
+        tracemalloc.stop()
+    assert per_codec < 80 * 1024, per_codec
+    for bad in ({"compression_level": 10}, {"compression_memory_level": 0}, {"compression_window_bits": 8}):
+        with pytest.raises(ValueError):
+            Config(**bad)
+
+
 def test_compressed_form_matches_zlib_raw_deflate_without_the_tail():
     sender = PerMessageDeflate(DeflateParameters(local_max_window_bits=10))
     data = os.urandom(100) * 30
@@ -289,6 +318,38 @@ def test_inflater_limit_at_its_edges(limit):
             with pytest.raises(WebSocketProtocolError) as info:
                 inflater.inflate(payload)
             assert info.value.close_code == 1009
+
+
+def test_inflaters_share_one_output_buffer_and_each_keeps_its_own_limit():
+    # One output buffer serves every Inflater: after a large limit grew it, a small limit
+    # still holds, and the outputs never mix.
+    big, small = Inflater(1 << 20), Inflater(1000)
+    compress = lambda data: _sync(zlib.compressobj(6, zlib.DEFLATED, -15), data)  # noqa: E731
+    for size in (60_000, 900_000, 65_536, 10):
+        data = os.urandom(size // 2) * 2
+        assert big.inflate(compress(data)) == data
+        assert small.inflate(compress(b"s" * 1000)) == b"s" * 1000
+        with pytest.raises(WebSocketProtocolError) as info:
+            Inflater(1000).inflate(compress(b"t" * 1001))     # (a failed Inflater is done)
+        assert info.value.close_code == 1009
+    with pytest.raises(WebSocketProtocolError) as info:      # a bomb, then all is well again
+        Inflater(1000).inflate(compress(b"\0" * (1 << 22)))
+    assert info.value.close_code == 1009
+    assert big.inflate(compress(b"after")) == b"after"
+
+
+def test_an_idle_inflater_holds_no_output_buffer():
+    inflaters = [Inflater(1 << 20) for _ in range(200)]
+    payload = _sync(zlib.compressobj(6, zlib.DEFLATED, -15), os.urandom(16_000) * 2)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for inflater in inflaters:
+            assert len(inflater.inflate(payload)) == 32_000
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 200 * 1024, grown          # not 32 KiB each: one buffer for all
 
 
 def test_frame_parser_with_an_inflater_delivers_fragmented_compressed_messages_in_any_chunking():

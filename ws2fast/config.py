@@ -77,6 +77,13 @@ class Config:
     permessage_deflate: bool = False
     #: Messages shorter than this are sent uncompressed even when compression is on.
     compression_threshold: int = 128
+    #: permessage-deflate, our compressor: zlib's level (0-9), its memory level (1-9: the hash
+    #: table is 2^(level + 9) octets) and its LZ77 window in bits (9-15, and never more than was
+    #: negotiated).  These defaults cost ~54 KiB per compressing WebSocket where zlib's own
+    #: (level 6, memory level 8, 15 bits) cost ~262 KiB, for output ~3% larger on JSON.
+    compression_level: int = 6
+    compression_memory_level: int = 5
+    compression_window_bits: int = 13
     #: Release receive window only as the application acknowledges messages
     #: (``H2Connection.acknowledge``) instead of as they are parsed: backpressure.
     release_on_consume: bool = False
@@ -153,6 +160,9 @@ class Config:
                 raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
         _check_range("max_closed_streams_remembered", self.max_closed_streams_remembered, 0, 2**31)
         _check_range("compression_threshold", self.compression_threshold, 0, 2**31)
+        _check_range("compression_level", self.compression_level, 0, 9)
+        _check_range("compression_memory_level", self.compression_memory_level, 1, 9)
+        _check_range("compression_window_bits", self.compression_window_bits, 9, 15)
         _check_range("max_continuation_frames", self.max_continuation_frames, 0, 2**31)
         for f in fields(self):
             if f.name.endswith("_limit"):

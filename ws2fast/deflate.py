@@ -231,13 +231,24 @@ class PerMessageDeflate:
     compiled :class:`~ws2fast._core.Inflater`, bounded by ``max_message_size``)."""
 
     def __init__(self, parameters: DeflateParameters, *, max_message_size: int | None = None,
-                 threshold: int = 128, level: int = 6) -> None:
+                 threshold: int = 128, level: int = 6, memory_level: int = 8,
+                 window_bits: int = 15) -> None:
         self.parameters = parameters
         self.max_message_size = max_message_size
         self.threshold = threshold
-        self._level = level
+        self._level, self._memory_level = level, memory_level
+        # a compressor may use a smaller window than negotiated (the peer's inflater, sized for
+        # the negotiated one, reads it)
+        self._window_bits = min(window_bits, parameters.local_max_window_bits)
         self._compressor = self._new_compressor()
         self.inflater = Inflater(max_message_size, no_context_takeover=parameters.remote_no_context_takeover)
+
+    @classmethod
+    def from_config(cls, parameters: DeflateParameters, config: Any) -> PerMessageDeflate:
+        """The codec for a WebSocket of a connection with this :class:`~ws2fast.Config`."""
+        return cls(parameters, max_message_size=config.max_message_size, threshold=config.compression_threshold,
+                   level=config.compression_level, memory_level=config.compression_memory_level,
+                   window_bits=config.compression_window_bits)
 
     def frame_parser(self, client_side: bool) -> FrameParser:
         """A frame parser for this WebSocket's incoming frames that delivers compressed messages
@@ -247,7 +258,7 @@ class PerMessageDeflate:
                            inflater=self.inflater)
 
     def _new_compressor(self) -> zlib._Compress:
-        return zlib.compressobj(self._level, zlib.DEFLATED, -self.parameters.local_max_window_bits)
+        return zlib.compressobj(self._level, zlib.DEFLATED, -self._window_bits, self._memory_level)
 
     def compress(self, data: bytes) -> bytes:
         """One message's payload, compressed (RFC 7692 §7.2.1: the trailing 00 00 FF FF cut)."""

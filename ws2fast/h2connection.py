@@ -951,8 +951,7 @@ class H2Connection(H2Core):
                           else s.deflate.frame_parser(client_side))
 
     def _codec(self, agreed: DeflateParameters) -> PerMessageDeflate:
-        return PerMessageDeflate(agreed, max_message_size=self.config.max_message_size,
-                                 threshold=self.config.compression_threshold)
+        return PerMessageDeflate.from_config(agreed, self.config)
 
     # -- sending: WebSockets ----------------------------------------------------------------
 

@@ -37,8 +37,7 @@ class WebSocketSession:
         self.client_side = client_side
         self.config = config if config is not None else Config()
         self.stream_id = stream_id
-        self.deflate = None if deflate is None else PerMessageDeflate(
-            deflate, max_message_size=self.config.max_message_size, threshold=self.config.compression_threshold)
+        self.deflate = None if deflate is None else PerMessageDeflate.from_config(deflate, self.config)
         self.parser = FrameParser(client_side, self.config.max_message_size) if self.deflate is None \
             else self.deflate.frame_parser(client_side)
         self.state = _OPEN
