@@ -2,7 +2,8 @@
 hpack over a plain socket, cleartext HTTP/2 by prior knowledge) sends each flood while a
 well-behaved ws2fast client on another connection keeps echoing.  Each test asserts that the
 attacker's connection ends with GOAWAY(ENHANCE_YOUR_CALM) within a bounded time, that the
-server's traced memory stays under a stated bound, and that the other client's echo never
+server's traced memory (MEMORY_BOUND) and the process's RSS (RSS_BOUND) stay under stated
+bounds, and that the other client's echo never
 stopped.
 """
 
@@ -26,6 +27,15 @@ CONNECT = [(b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", 
            (b":path", b"/"), (b":authority", b"127.0.0.1"), (b"sec-websocket-version", b"13")]
 ATTACK_SECONDS = 20          # the attacker's connection must be ended well within this
 MEMORY_BOUND = 8 << 20       # traced memory the server may gain during an attack (bytes)
+RSS_BOUND = 32 << 20         # RSS the test process (server and clients) may gain (bytes)
+
+
+def _rss() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
 
 
 async def _echo(ws):
@@ -84,7 +94,7 @@ class Attacker:
         self.writer.close()
 
 
-async def _attack(flood: Callable[[Attacker], object], rounds: int) -> tuple[int | None, float, int]:
+async def _attack(flood: Callable[[Attacker], object], rounds: int) -> tuple[int | None, float, int, int]:
     """Serve; run a good client's echo loop and the flood side by side.  Returns the GOAWAY
     code the attacker saw, the seconds it took, and the server's traced memory growth."""
     async with ws2fast.serve(_echo, "127.0.0.1", 0) as server:
@@ -106,6 +116,7 @@ async def _attack(flood: Callable[[Attacker], object], rounds: int) -> tuple[int
             tracemalloc.start()
             try:
                 baseline = tracemalloc.get_traced_memory()[0]
+                rss_before = _rss()
                 attacker = await Attacker.connect(server.port)
                 started = time.monotonic()
                 reading = asyncio.create_task(attacker.read_until_goaway(ATTACK_SECONDS))
@@ -115,6 +126,7 @@ async def _attack(flood: Callable[[Attacker], object], rounds: int) -> tuple[int
                 code = await reading
                 took = time.monotonic() - started
                 grown = tracemalloc.get_traced_memory()[1] - baseline
+                rss_grown = _rss() - rss_before
             finally:
                 tracemalloc.stop()
             attacker.close()
@@ -122,7 +134,7 @@ async def _attack(flood: Callable[[Attacker], object], rounds: int) -> tuple[int
             stop.set()
             await keeper                    # raises if an echo failed or stalled
             assert echoed > before, "the well-behaved client's echo stopped"
-            return code, took, grown
+            return code, took, grown, rss_grown
 
 
 def _batch(make: Callable[[Attacker, int], bytes], per_write: int = 100):
@@ -178,10 +190,11 @@ ATTACKS = {
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_attack_is_ended_with_enhance_your_calm_and_others_keep_working(attack):
     flood, rounds = ATTACKS[attack]
-    code, took, grown = run("asyncio", _attack(flood, rounds), timeout=ATTACK_SECONDS + 30)
+    code, took, grown, rss_grown = run("asyncio", _attack(flood, rounds), timeout=ATTACK_SECONDS + 30)
     assert code == ErrorCode.ENHANCE_YOUR_CALM, f"{attack}: GOAWAY {code!r}"
     assert took < ATTACK_SECONDS
     assert grown < MEMORY_BOUND, f"{attack}: traced memory grew by {grown} bytes"
+    assert rss_grown < RSS_BOUND, f"{attack}: RSS grew by {rss_grown} bytes"
 
 
 def test_hpack_bomb_gets_431_and_bounded_memory():
@@ -197,6 +210,7 @@ def test_hpack_bomb_gets_431_and_bounded_memory():
             tracemalloc.start()
             try:
                 baseline = tracemalloc.get_traced_memory()[0]
+                rss_before = _rss()
                 writer.write(PREFACE + hf.SettingsFrame(0).serialize()
                              + hf.HeadersFrame(1, block, flags=["END_HEADERS"]).serialize()
                              + hf.HeadersFrame(3, bomb, flags=["END_HEADERS"]).serialize())
@@ -214,14 +228,16 @@ def test_hpack_bomb_gets_431_and_bounded_memory():
                             statuses[sid] = dict(decoder.decode(data[9:9 + length], raw=True))[b":status"]
                         data = data[9 + length:]
                 grown = tracemalloc.get_traced_memory()[1] - baseline
+                rss_grown = _rss() - rss_before
             finally:
                 tracemalloc.stop()
             writer.close()
-            return statuses, grown
+            return statuses, grown, rss_grown
 
-    statuses, grown = run("asyncio", main(), timeout=30)
+    statuses, grown, rss_grown = run("asyncio", main(), timeout=30)
     assert statuses[3] == b"431"
     assert grown < MEMORY_BOUND, grown
+    assert rss_grown < RSS_BOUND, rss_grown
 
 
 # -- peers that never read ---------------------------------------------------------------------
@@ -268,6 +284,7 @@ def test_http1_peer_that_never_reads_is_dropped():
             tracemalloc.start()
             try:
                 baseline = tracemalloc.get_traced_memory()[0]
+                rss_before = _rss()
                 started = time.monotonic()
                 try:
                     while sent < 64 << 20 and time.monotonic() - started < 10:     # never reading
@@ -289,15 +306,17 @@ def test_http1_peer_that_never_reads_is_dropped():
                     except asyncio.TimeoutError:
                         break
                 grown = tracemalloc.get_traced_memory()[1] - baseline
+                rss_grown = _rss() - rss_before
             finally:
                 tracemalloc.stop()
             writer.close()
-            return closed, sent, grown
+            return closed, sent, grown, rss_grown
 
-    closed, sent, grown = run("asyncio", main(), timeout=40)
+    closed, sent, grown, rss_grown = run("asyncio", main(), timeout=40)
     assert closed, "the connection of a peer that never reads was not dropped"
     assert sent < 64 << 20                      # the server stopped reading it long before
     assert grown < MEMORY_BOUND, grown
+    assert rss_grown < RSS_BOUND, rss_grown
 
 
 # -- slowloris: connections that drip their request ----------------------------------------------
@@ -351,6 +370,7 @@ def test_slowloris_connections_are_closed_and_others_keep_working():
                 tracemalloc.start()
                 try:
                     baseline = tracemalloc.get_traced_memory()[0]
+                    rss_before = _rss()
                     kinds = list(KINDS.values())
                     drips = [asyncio.create_task(_drip(server.port, *kinds[i % len(kinds)], 8.0))
                              for i in range(SLOW_CLIENTS)]
@@ -361,14 +381,15 @@ def test_slowloris_connections_are_closed_and_others_keep_working():
                         echoed += 1
                         await asyncio.sleep(0.02)
                     grown = tracemalloc.get_traced_memory()[1] - baseline
+                    rss_grown = _rss() - rss_before
                 finally:
                     tracemalloc.stop()
                 closed_after = [d.result() for d in drips]
                 await asyncio.sleep(0.1)
                 left = len(server.connections)
-            return closed_after, echoed, grown, left
+            return closed_after, echoed, grown, rss_grown, left
 
-    closed_after, echoed, grown, left = run("asyncio", main(), timeout=60)
+    closed_after, echoed, grown, rss_grown, left = run("asyncio", main(), timeout=60)
     names = list(KINDS)
     for i, took in enumerate(closed_after):
         kind = names[i % len(names)]
@@ -376,4 +397,5 @@ def test_slowloris_connections_are_closed_and_others_keep_working():
         assert 0.9 < took < 4, f"{kind}: closed after {took:.2f} s (timeouts are 1 s)"
     assert echoed > 20                      # the good client echoed throughout
     assert grown < MEMORY_BOUND, grown
+    assert rss_grown < RSS_BOUND, rss_grown
     assert left == 1                        # only the good client's connection remains
