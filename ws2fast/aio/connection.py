@@ -457,8 +457,8 @@ class Connection(asyncio.BufferedProtocol):
             logger.debug("ws2fast: idle for %g s (Config.idle_timeout): closing the connection",
                          self.config.idle_timeout)
             if self._h2:
-                self.goaway()
-                if not self.conn.streams:
+                self.goaway()                       # GOAWAY(NO_ERROR), then close:
+                if not self.conn.streams:           # nothing runs, nothing may start
                     self._close_transport()
             else:
                 self._close_transport()
@@ -599,7 +599,7 @@ class Connection(asyncio.BufferedProtocol):
             if ws._close_started or ws.closed:
                 continue
             if ws._keepalive_deadline is not None:
-                if timeout is not None and now >= ws._keepalive_deadline:
+                if now >= ws._keepalive_deadline:          # (set only when there is a timeout)
                     logger.info("ws2fast: no pong in %g s on %r: closing with 1011", timeout, ws)
                     self.close_websocket(ws, 1011, "keepalive ping timeout")
                     self.abort_websocket(ws)
