@@ -436,3 +436,37 @@ def test_keepalive_is_one_timer_per_connection_not_a_task_per_websocket(loop_kin
     run(loop_kind, main())
     # both sides pinged every WebSocket, several times, and every ping was answered
     assert len(pongs) >= 2 * 20 * 3
+
+
+def test_a_flood_of_tiny_messages_is_bounded_by_count_not_only_by_window(loop_kind):
+    # Over HTTP/2 the stream window bounds queued *bytes*; 40,000 one-octet messages fit in
+    # it and would cost far more memory as objects.  Past Config.max_queued_messages the
+    # connection stops reading; once the application takes them, every one arrives in order.
+    config = Config(max_queued_messages=1000)
+
+    async def main():
+        seen: dict[str, object] = {}
+        go = asyncio.Event()
+
+        async def handler(ws):
+            await go.wait()                              # the application is slow to read
+            seen["queued"] = len(ws._messages)
+            seen["paused"] = ws._connection._reading_paused
+            got = [await ws.recv() for _ in range(40_000)]
+            seen["in order"] = got == [str(i % 10) for i in range(40_000)]
+            await ws.send("done")
+
+        async with ws2fast.serve(handler, "127.0.0.1", 0, config=config) as server:
+            async with ws2fast.connect(f"ws://127.0.0.1:{server.port}/", http2=True) as ws:
+                for i in range(40_000):
+                    ws.send_nowait(str(i % 10))
+                await asyncio.sleep(0.5)                 # let the client write what it may
+                go.set()
+                assert await asyncio.wait_for(ws.recv(), 20) == "done"
+        return seen
+
+    seen = run(loop_kind, main(), timeout=60)
+    assert seen["paused"] is True
+    # at most the limit plus what one 64 KiB read can carry (7-octet frames)
+    assert seen["queued"] <= 1000 + 65536 // 7 + 1, seen
+    assert seen["in order"] is True

@@ -201,5 +201,5 @@ def test_soak_rss_stays_flat_after_warm_up():
     print(f"soak: {totals['echoed']} echoes, {totals['opened']} WebSockets opened; "
           f"server RSS {warm} KiB after warm-up, {samples[-1][1]} KiB at the end, peak {peak} KiB: "
           f"{[rss for _, rss in samples]}")
-    assert totals["echoed"] > 10000
+    assert totals["echoed"] > 20 * SOAK_SECONDS          # traffic flowed all along (~120/s here)
     assert peak < warm * 1.05, f"server RSS grew from {warm} to {peak} KiB after warm-up: {samples}"

@@ -108,6 +108,11 @@ class Config:
     #: is closed (HTTP/2: GOAWAY NO_ERROR first).  Over HTTP/1.1 keep-alive, the next request
     #: must arrive whole within it.  None: keep idle connections forever.
     idle_timeout: float | None = 60.0
+    #: asyncio layer: messages received but not yet taken by the application, summed over a
+    #: connection's WebSockets; past it the connection stops reading until half were taken.
+    #: Over HTTP/2 the stream windows bound the queued bytes; this bounds their number, which
+    #: tiny messages would otherwise turn into far more memory than their bytes.
+    max_queued_messages: int = 16384
     #: asyncio layer: send a WebSocket ping (and an HTTP/2 PING per connection) this often;
     #: None turns keepalive off.
     ping_interval: float | None = 20.0
@@ -164,6 +169,7 @@ class Config:
         _check_range("compression_memory_level", self.compression_memory_level, 1, 9)
         _check_range("compression_window_bits", self.compression_window_bits, 9, 15)
         _check_range("max_continuation_frames", self.max_continuation_frames, 0, 2**31)
+        _check_range("max_queued_messages", self.max_queued_messages, 1, 2**31)
         for f in fields(self):
             if f.name.endswith("_limit"):
                 value = getattr(self, f.name)

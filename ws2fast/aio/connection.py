@@ -11,7 +11,8 @@ answers).  Output is written after every batch.
 
 Backpressure both ways: the HTTP/2 receive window is given back only as the application takes
 messages (``release_on_consume``); over HTTP/1.1, reading pauses while a WebSocket has more than
-``max_queue`` messages waiting.  ``send`` waits for flow-control window and for the transport.
+``max_queue`` messages waiting, and over either while the connection's WebSockets hold more than
+``Config.max_queued_messages`` between them.  ``send`` waits for flow-control window and for the transport.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ class Connection(asyncio.BufferedProtocol):
         self._paused_writing = False
         self._write_stall: asyncio.TimerHandle | None = None
         self._reading_paused = False
+        self._queued = 0                                 # messages delivered, not yet taken
+        self._max_queued = self.config.max_queued_messages
         self._send_waiters: list[asyncio.Future[None]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._timer_deadline = 0.0
@@ -301,7 +304,8 @@ class Connection(asyncio.BufferedProtocol):
                         self._listen(ws, event)
                         continue
                     ws._deliver(event)
-                    if len(ws._messages) > self.max_queue and isinstance(self.conn, H1Connection):
+                    self._queued += 1
+                    if self._queued > self._max_queued or (not self._h2 and len(ws._messages) > self.max_queue):
                         self._pause_reading()
             elif kind is Pong:
                 ws = websockets.get(event.stream_id)
@@ -314,6 +318,7 @@ class Connection(asyncio.BufferedProtocol):
             elif kind is ev.WebSocketClosed:
                 ws = websockets.pop(event.stream_id, None)
                 if ws is not None:
+                    self._uncount(ws)
                     ws._set_closed(event.code, event.reason)
                 self._after_websocket_closed()
             else:
@@ -409,8 +414,14 @@ class Connection(asyncio.BufferedProtocol):
                 if not future.done():
                     future.set_exception(ConnectionError(f"the connection ended: {event}"))
 
+    def _uncount(self, ws: WebSocket) -> None:
+        # A closed WebSocket's queued messages no longer hold the connection's reading.
+        if ws._counted:
+            ws._counted = False
+            self._queued -= len(ws._messages)
+
     def _after_websocket_closed(self) -> None:
-        if self._reading_paused:
+        if self._reading_paused and self._queued <= self._max_queued // 2:
             self._resume_reading()
         self._maybe_idle()
 
@@ -467,11 +478,16 @@ class Connection(asyncio.BufferedProtocol):
 
     def consumed(self, ws: WebSocket, event: Any) -> None:
         """The application took ``event``: give its window back / resume reading."""
-        if isinstance(self.conn, H2Connection):
+        if ws._counted:
+            self._queued -= 1
+        if self._h2:
             self.conn.acknowledge(ws.stream_id, event.wire_size)
             if self.conn._output_size:
                 self.flush()
-        elif self._reading_paused and len(ws._messages) <= self.max_queue // 2:
+            if self._reading_paused and self._queued <= self._max_queued // 2:
+                self._resume_reading()
+        elif self._reading_paused and len(ws._messages) <= self.max_queue // 2 \
+                and self._queued <= self._max_queued // 2:
             self._resume_reading()
 
     def _pause_reading(self) -> None:
@@ -515,6 +531,7 @@ class Connection(asyncio.BufferedProtocol):
         else:
             self.abort()
         self.websockets.pop(ws.stream_id, None)
+        self._uncount(ws)
         ws._set_closed(ws.close_code if ws.close_code is not None else 1006, ws.close_reason)
 
     async def open_websocket(self, path: str, authority: str, *, scheme: str, subprotocols: Any = (),

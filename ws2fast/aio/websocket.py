@@ -55,6 +55,7 @@ class WebSocket:
         self.close_code: int | None = None
         self.close_reason = ""
         self._messages: deque[Any] = deque()
+        self._counted = True                # its queued messages count against the connection
         self._waiter: asyncio.Future[None] | None = None
         self._into: Any = None
         self._closed = connection.loop.create_future()
