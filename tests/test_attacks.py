@@ -20,7 +20,7 @@ from hyperframe import frame as hf
 
 import ws2fast
 from tests.aio_helpers import run
-from ws2fast._core import PREFACE, build_frame_header, build_ws_frame
+from ws2fast._core import BUILD_PROFILE, PREFACE, build_frame_header, build_ws_frame
 from ws2fast.errors import ErrorCode
 
 CONNECT = [(b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"http"),
@@ -28,6 +28,9 @@ CONNECT = [(b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", 
 ATTACK_SECONDS = 20          # the attacker's connection must be ended well within this
 MEMORY_BOUND = 8 << 20       # traced memory the server may gain during an attack (bytes)
 RSS_BOUND = 32 << 20         # RSS the test process (server and clients) may gain (bytes)
+# Under AddressSanitizer (tests/test_sanitizers.py runs this module so) freed memory waits in
+# quarantine and shadow memory is mapped as it goes: RSS says nothing there; tracemalloc does.
+CHECK_RSS = BUILD_PROFILE != "sanitize"
 
 
 def _rss() -> int:
@@ -194,7 +197,7 @@ def test_attack_is_ended_with_enhance_your_calm_and_others_keep_working(attack):
     assert code == ErrorCode.ENHANCE_YOUR_CALM, f"{attack}: GOAWAY {code!r}"
     assert took < ATTACK_SECONDS
     assert grown < MEMORY_BOUND, f"{attack}: traced memory grew by {grown} bytes"
-    assert rss_grown < RSS_BOUND, f"{attack}: RSS grew by {rss_grown} bytes"
+    assert not CHECK_RSS or rss_grown < RSS_BOUND, f"{attack}: RSS grew by {rss_grown} bytes"
 
 
 def test_hpack_bomb_gets_431_and_bounded_memory():
@@ -237,7 +240,7 @@ def test_hpack_bomb_gets_431_and_bounded_memory():
     statuses, grown, rss_grown = run("asyncio", main(), timeout=30)
     assert statuses[3] == b"431"
     assert grown < MEMORY_BOUND, grown
-    assert rss_grown < RSS_BOUND, rss_grown
+    assert not CHECK_RSS or rss_grown < RSS_BOUND, rss_grown
 
 
 # -- peers that never read ---------------------------------------------------------------------
@@ -316,7 +319,7 @@ def test_http1_peer_that_never_reads_is_dropped():
     assert closed, "the connection of a peer that never reads was not dropped"
     assert sent < 64 << 20                      # the server stopped reading it long before
     assert grown < MEMORY_BOUND, grown
-    assert rss_grown < RSS_BOUND, rss_grown
+    assert not CHECK_RSS or rss_grown < RSS_BOUND, rss_grown
 
 
 # -- slowloris: connections that drip their request ----------------------------------------------
@@ -397,5 +400,5 @@ def test_slowloris_connections_are_closed_and_others_keep_working():
         assert 0.9 < took < 4, f"{kind}: closed after {took:.2f} s (timeouts are 1 s)"
     assert echoed > 20                      # the good client echoed throughout
     assert grown < MEMORY_BOUND, grown
-    assert rss_grown < RSS_BOUND, rss_grown
+    assert not CHECK_RSS or rss_grown < RSS_BOUND, rss_grown
     assert left == 1                        # only the good client's connection remains
