@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -35,3 +38,17 @@ def story_headers(case: dict) -> list[tuple[bytes, bytes]]:
     return [
         (k.encode("utf-8"), v.encode("utf-8")) for field in case["headers"] for k, v in field.items()
     ]
+
+
+def build_profile(profile: str, out: pathlib.Path) -> pathlib.Path:
+    """Build the core with ``WS2FAST_BUILD=profile`` into ``out`` and return a folder holding a
+    ``ws2fast`` package with that build, for a child process's PYTHONPATH."""
+    proc = subprocess.run([sys.executable, "setup.py", "build_ext", "--build-lib", str(out / "lib"),
+                           "--build-temp", str(out / "tmp")], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "WS2FAST_BUILD": profile}, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    package = out / "pkg" / "ws2fast"
+    shutil.copytree(ROOT / "ws2fast", package, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    (built,) = (out / "lib" / "ws2fast").glob("_core*.so")
+    shutil.copy(built, package)
+    return package.parent

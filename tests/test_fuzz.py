@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.fuzz.harnesses import HARNESSES
-from tests.helpers import ROOT
+from tests.helpers import ROOT, build_profile
 
 SECONDS = int(os.environ.get("WS2FAST_FUZZ_SECONDS", "60"))
 
@@ -28,16 +28,7 @@ def fuzz_build(tmp_path_factory) -> tuple[Path, str]:
     atheris = pytest.importorskip("atheris", reason="atheris is not installed (pip install atheris)")
     preload = Path(atheris.path()) / "asan_with_fuzzer.so"
     assert preload.exists(), preload
-    out = tmp_path_factory.mktemp("fuzz-build")
-    proc = subprocess.run([sys.executable, "setup.py", "build_ext", "--build-lib", str(out / "lib"),
-                           "--build-temp", str(out / "tmp")], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "WS2FAST_BUILD": "fuzz"}, timeout=1200)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    package = out / "pkg" / "ws2fast"
-    shutil.copytree(ROOT / "ws2fast", package, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
-    (built,) = (out / "lib" / "ws2fast").glob("_core*.so")
-    shutil.copy(built, package)
-    return package.parent, str(preload)
+    return build_profile("fuzz", tmp_path_factory.mktemp("fuzz-build")), str(preload)
 
 
 @pytest.mark.parametrize("name", sorted(HARNESSES))

@@ -55,6 +55,15 @@ class LoadServer:
         assert status == 200
         return json.loads(body)
 
+    async def settled(self) -> dict:
+        """The stats once no WebSocket is open any more (or after 5 s)."""
+        for _ in range(50):
+            stats = await self.stats()
+            if stats["websockets"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        return stats
+
     def stop(self) -> None:
         self.proc.stdin.close()
         try:
@@ -111,12 +120,7 @@ def test_ten_thousand_websockets_as_100_http2_connections_of_100_streams():
             assert all(ws.close_code == 1000 for ws in sockets)
         finally:
             await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
-        for _ in range(50):
-            after = await server.stats()
-            if after["websockets"] == 0:
-                break
-            await asyncio.sleep(0.1)
-        return during, after
+        return during, await server.settled()
 
     with LoadServer() as server:
         during, after = run("asyncio", main(server), timeout=600)
@@ -139,12 +143,7 @@ def test_two_thousand_websockets_over_http1():
         finally:
             await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
         assert all(ws.close_code == 1000 for ws in sockets)
-        for _ in range(50):
-            after = await server.stats()
-            if after["websockets"] == 0:
-                break
-            await asyncio.sleep(0.1)
-        return during, after
+        return during, await server.settled()
 
     with LoadServer() as server:
         during, after = run("asyncio", main(server), timeout=600)

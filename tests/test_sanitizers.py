@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, build_profile
 
 GROUPS = {
     "http2": ["test_frames", "test_hpack", "test_h2connection", "test_rfc9113", "test_rfc8441", "test_floods"],
@@ -37,16 +37,7 @@ def sanitize_build(tmp_path_factory) -> tuple[Path, str]:
     libasan = _runtime("libasan.so")
     if libasan is None or _runtime("libubsan.so") is None:
         pytest.skip("gcc's libasan/libubsan are not installed (Debian: gcc)")
-    out = tmp_path_factory.mktemp("sanitize-build")
-    proc = subprocess.run([sys.executable, "setup.py", "build_ext", "--build-lib", str(out / "lib"),
-                           "--build-temp", str(out / "tmp")], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "WS2FAST_BUILD": "sanitize"}, timeout=1200)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    package = out / "pkg" / "ws2fast"
-    shutil.copytree(ROOT / "ws2fast", package, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
-    (built,) = (out / "lib" / "ws2fast").glob("_core*.so")
-    shutil.copy(built, package)
-    return package.parent, libasan
+    return build_profile("sanitize", tmp_path_factory.mktemp("sanitize-build")), libasan
 
 
 @pytest.mark.parametrize("group", sorted(GROUPS))
