@@ -32,7 +32,7 @@ async def ws2fast_listener_server(port: int) -> None:
     await ws2fast.serve(Echo, "127.0.0.1", port, config=ws2fast.Config(ping_interval=None))
 
 
-async def picows_server(port: int) -> None:
+async def picows_server(port: int, **kwargs: object) -> None:
     from picows import WSListener, WSMsgType, ws_create_server
 
     class Echo(WSListener):
@@ -43,7 +43,7 @@ async def picows_server(port: int) -> None:
             elif frame.msg_type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 transport.send(frame.msg_type, frame.get_payload_as_memoryview())
 
-    await ws_create_server(lambda _: Echo(), "127.0.0.1", port)
+    await ws_create_server(lambda _: Echo(), "127.0.0.1", port, **kwargs)
 
 
 async def websockets_server(port: int) -> None:

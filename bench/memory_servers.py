@@ -42,17 +42,9 @@ async def ws2fast_listener_server(port: int) -> None:
 
 
 async def picows_server(port: int) -> None:
-    from picows import WSListener, WSMsgType, ws_create_server
+    import e2e_servers                      # the end-to-end benchmark's picows echo (same folder)
 
-    class Echo(WSListener):
-        def on_ws_frame(self, transport, frame):
-            if frame.msg_type == WSMsgType.CLOSE:
-                transport.send_close(frame.get_close_code())
-                transport.disconnect()
-            elif frame.msg_type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                transport.send(frame.msg_type, frame.get_payload_as_memoryview())
-
-    await ws_create_server(lambda _: Echo(), "127.0.0.1", port, backlog=4096)
+    await e2e_servers.picows_server(port, backlog=4096)
 
 
 async def websockets_server(port: int) -> None:
