@@ -4,8 +4,9 @@
 One extension module built from this file and the layer files it includes, so that calls
 between layers are plain C calls.  The public faces are the Python modules
 ``ws2fast.frames`` (HTTP/2 frames), ``ws2fast.hpack`` (HPACK) and ``ws2fast.wsframes``
-(WebSocket frames), which re-export from here, and ``ws2fast.H2Connection``, whose compiled
-half (``H2Core``, in h2core.pxi) is here.
+(WebSocket frames), which re-export from here, ``ws2fast.H2Connection``, whose compiled
+half (``H2Core``, in h2core.pxi) is here, and the asyncio protocol and WebSocket, whose per-read
+path (``ProtocolCore`` and ``WebSocketCore``, in aio.pxi) is here.
 
 Nothing here imports the Python layer except ``ws2fast.errors`` (wire-code enums) and
 ``ws2fast.exceptions`` (the classes raised).
@@ -48,3 +49,4 @@ include "inflate.pxi"
 include "wsframe.pxi"
 include "wsbuild.pxi"
 include "h2core.pxi"
+include "aio.pxi"

@@ -126,6 +126,14 @@ cdef class H2Core:
     cdef public int64_t _stream_recv_size   # our SETTINGS_INITIAL_WINDOW_SIZE
     cdef public int64_t _conn_send_window
     cdef public int64_t _max_outgoing_frame # the peer's SETTINGS_MAX_FRAME_SIZE
+    # State the Python connection owns, kept here so that the hot path (receive_data, and the
+    # asyncio protocol's flush) reads it without a dictionary lookup.
+    cdef public bint _initiated             # initiate() was called
+    cdef public bint _terminated            # GOAWAY with an error sent, or connection failed
+    cdef public list _deferred              # events made by send_* calls, for the next batch
+    cdef public set _lingering              # stream ids waiting for their peer's END_STREAM
+    cdef public list _settings_pending      # our SETTINGS not yet acknowledged, with when sent
+    cdef public dict streams                # stream id -> H2Stream (the Python connection's)
 
     def __cinit__(self, *args, **kwargs):
         self._streams_c = {}
@@ -135,6 +143,10 @@ cdef class H2Core:
         self._stream_recv_size = 65535
         self._conn_send_window = 65535
         self._max_outgoing_frame = 16384
+        self._deferred = []
+        self._lingering = set()
+        self._settings_pending = []
+        self.streams = {}
 
     def __dealloc__(self):
         PyMem_Free(self._obuf)
@@ -187,10 +199,33 @@ cdef class H2Core:
 
     # -- receiving ----------------------------------------------------------------------------
 
+    def receive_data(self, data):
+        """Feed received bytes; return the events they completed, in order."""
+        return self._receive_events(data)
+
+    cdef list _receive_events(self, data):
+        # The hot path: a batch of WebSocket messages only (no frame for Python, no deferred
+        # event) is returned as the reader made it; anything else goes to the Python half.
+        cdef list items
+        if self._terminated:
+            return []
+        if not self._initiated:
+            raise LocalProtocolError("call initiate() before receive_data()")
+        try:
+            items = self._receive_items(data)
+        except FrameError as exc:
+            return self._receive_slow(exc.frames, exc)
+        if not self._slow and not self._deferred:
+            return items
+        return self._receive_slow(items, None)
+
     def _receive(self, data):
         """Feed bytes to the reader; returns its list (Frames, DataPieces, Signals and
         WebSocket events, in order).  ``_slow_batch`` tells whether anything but messages is
         in it."""
+        return self._receive_items(data)
+
+    cdef list _receive_items(self, data):
         cdef Py_ssize_t emitted = self._reader._emitted
         self._slow = False
         cdef H2Stream s
@@ -353,18 +388,20 @@ cdef class H2Core:
         connection when it closed.  Only whole messages are held: a message in progress is given
         back as it is parsed, so a message larger than the window still gets through.
         """
-        cdef H2Stream s = self._lookup(stream_id)
-        cdef int64_t n, credit
         if nbytes < 0:
             raise ValueError("nbytes must not be negative")
-        if s is None:
-            return
-        n = min(<int64_t>nbytes, <int64_t>0x7FFFFFFFFFFFFFFF)
+        self._ack(stream_id, min(nbytes, 0x7FFFFFFFFFFFFFFF))
+
+    cdef int _ack(self, uint32_t stream_id, int64_t n) except -1:
+        cdef H2Stream s = self._lookup(stream_id)
+        cdef int64_t credit
+        if s is None or n <= 0:
+            return 0
         credit = min(n, s.ack_credit)           # went back already, while it was in progress
         s.ack_credit -= credit
         n = min(n - credit, s.recv_held)        # never more than is held
         s.recv_held -= n
-        self._give_back(s, n)
+        return self._give_back(s, n)
 
     # -- output buffer --------------------------------------------------------------------------
 
@@ -402,13 +439,14 @@ cdef class H2Core:
 
     def data_to_send(self, amount=None):
         """The bytes to write to the peer, and forget them.  ``amount`` limits how many."""
-        cdef Py_ssize_t n = self._olen
-        cdef bytes out
-        if amount is not None:
-            if amount < 0:
-                raise ValueError("amount must not be negative")
-            n = min(n, <Py_ssize_t>amount)
-        out = PyBytes_FromStringAndSize(<const char*>self._obuf, n)
+        if amount is None:
+            return self._take_output(self._olen)
+        if amount < 0:
+            raise ValueError("amount must not be negative")
+        return self._take_output(min(self._olen, <Py_ssize_t>amount))
+
+    cdef bytes _take_output(self, Py_ssize_t n):
+        cdef bytes out = PyBytes_FromStringAndSize(<const char*>self._obuf, n)
         if n < self._olen:
             memmove(self._obuf, self._obuf + n, self._olen - n)
         self._olen -= n
@@ -429,6 +467,9 @@ cdef class H2Core:
 
     def send_message(self, uint32_t stream_id, data):
         """Send one WebSocket message: ``str`` as text, any bytes-like object as binary."""
+        self._send_message(stream_id, data)
+
+    cdef int _send_message(self, uint32_t stream_id, data) except -1:
         cdef H2Stream s = self._websocket(stream_id)
         cdef Py_buffer view
         cdef const char* p
@@ -447,6 +488,7 @@ cdef class H2Core:
                 self._send_ws(s, 0x82, <const unsigned char*>view.buf, view.len, False)
             finally:
                 PyBuffer_Release(&view)
+        return 0
 
     cdef int _send_deflated(self, H2Stream s, data) except -1:
         # permessage-deflate (RFC 7692): compress the message unless it is below the threshold;

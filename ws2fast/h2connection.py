@@ -225,19 +225,12 @@ class H2Connection(H2Core):
 
     # -- receiving --------------------------------------------------------------------------
 
-    def receive_data(self, data: Any) -> list[Any]:
-        """Feed received bytes; return the events they completed, in order."""
-        if self._terminated:
-            return []
-        if not self._initiated:
-            raise LocalProtocolError("call initiate() before receive_data()")
-        error: FrameError | None = None
-        try:
-            items = self._receive(data)
-        except FrameError as exc:
-            items, error = exc.frames, exc
-        if error is None and not self._slow_batch and not self._deferred:
-            return items                    # messages only: the hot path
+    # receive_data(data) -> list of events is compiled (H2Core): a batch of WebSocket messages
+    # only is returned as the reader made it; any other batch comes here.
+
+    def _receive_slow(self, items: list[Any], error: FrameError | None) -> list[Any]:
+        """The events of a batch that holds more than messages (frames, signals, deferred
+        events from send_* calls, or a connection error that ended the batch)."""
         events: list[Any] = self._deferred
         self._deferred = []
         try:

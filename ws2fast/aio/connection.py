@@ -26,7 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 from .. import events as ev
-from .._core import PREFACE, BinaryMessage, CloseReceived, Ping, Pong, TextMessage
+from .._core import PREFACE, CloseReceived, Ping, Pong, ProtocolCore
 from ..config import Config
 from ..errors import ErrorCode
 from ..exceptions import ConnectionClosed, LocalProtocolError, connection_closed
@@ -49,11 +49,15 @@ def _receive_buffer() -> memoryview:
         view = _shared.view = memoryview(bytearray(_RECEIVE_BUFFER))
     return view
 _MAX_BODY = 1 << 20         # plain request bodies (and refusal bodies) kept in memory
-_MESSAGES = (TextMessage, BinaryMessage)
 
 
-class Connection(asyncio.BufferedProtocol):
-    """The protocol object of one transport (client or server side)."""
+class Connection(ProtocolCore, asyncio.BufferedProtocol):
+    """The protocol object of one transport (client or server side).
+
+    Its per-read path (``get_buffer``, ``buffer_updated``, dispatching messages, ``flush``,
+    ``consumed``) is compiled: :class:`ws2fast._core.ProtocolCore`, which calls back here for
+    every event that is not a message (:meth:`_event`).
+    """
 
     def __init__(self, *, client_side: bool, config: Config | None = None, owner: Any = None,
                  http2: bool | None = None, max_queue: int = 16) -> None:
@@ -137,35 +141,20 @@ class Connection(asyncio.BufferedProtocol):
             self._start(False)
         # else: a cleartext server decides from the first bytes (HTTP/2 preface or not)
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._view
+    # get_buffer() and buffer_updated() are compiled (ProtocolCore): they feed the connection
+    # through _received(); until the protocol is known, the bytes come here.
 
-    def buffer_updated(self, nbytes: int) -> None:
-        data = self._view[:nbytes]
-        if self.conn is None:
-            self._sniffed += bytes(data)
-            if self._sniffed[:len(PREFACE)] != PREFACE[:len(self._sniffed)]:
-                self._start(False)
-            elif len(self._sniffed) >= len(PREFACE):
-                self._start(True)
-            else:
-                return
-            data, self._sniffed = self._sniffed, b""
-        try:
-            events = self.conn.receive_data(data)
-        except Exception:
-            logger.exception("ws2fast: receive_data failed")
-            self.abort()
+    def _sniff(self, data: memoryview) -> None:
+        """A cleartext server's first bytes: the HTTP/2 preface, or HTTP/1.1."""
+        self._sniffed += bytes(data)
+        if self._sniffed[:len(PREFACE)] != PREFACE[:len(self._sniffed)]:
+            self._start(False)
+        elif len(self._sniffed) >= len(PREFACE):
+            self._start(True)
+        else:
             return
-        if events:
-            self._in_batch = True
-            try:
-                self._dispatch(events)
-            finally:
-                self._in_batch = False
-        if self._send_waiters:
-            self._wake_senders()            # a WINDOW_UPDATE makes no event, but opens windows
-        self.flush()
+        data, self._sniffed = self._sniffed, b""
+        self._received(data)
 
     def eof_received(self) -> bool | None:
         if isinstance(self.conn, H1Connection):
@@ -224,24 +213,8 @@ class Connection(asyncio.BufferedProtocol):
 
     # -- output ------------------------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Write what the connection has queued; close the transport when it says so."""
-        conn = self.conn
-        if conn is None or self.transport is None or self._lost:
-            return
-        if self._h2:
-            if conn._output_size:
-                self.transport.write(conn.data_to_send())
-            if conn._lingering or conn._settings_pending or conn._blocked_count or self._timer is not None:
-                self._arm_timer()
-            if conn._terminated and not conn.streams:
-                self._close_transport()
-        else:
-            data = conn.data_to_send()
-            if data:
-                self.transport.write(data)
-            if conn.closed:
-                self._close_transport()
+    # flush() is compiled (ProtocolCore): it writes what the connection queued, arms the
+    # HTTP/2 timeout timer (_arm_timer) and closes the transport when the connection says so.
 
     def _close_transport(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -293,61 +266,27 @@ class Connection(asyncio.BufferedProtocol):
 
     # -- events --------------------------------------------------------------------------------
 
-    def _dispatch(self, events: list[Any]) -> None:
-        websockets = self.websockets
-        for event in events:
-            kind = type(event)
-            if kind in _MESSAGES:
-                ws = websockets.get(event.stream_id)
-                if ws is not None:
-                    if ws._listener is not None:
-                        self._listen(ws, event)
-                        continue
-                    ws._deliver(event)
-                    self._queued += 1
-                    if self._queued > self._max_queued or (not self._h2 and len(ws._messages) > self.max_queue):
-                        self._pause_reading()
-            elif kind is Pong:
-                ws = websockets.get(event.stream_id)
-                if ws is not None:
-                    ws._pong(event.payload)
-            elif kind is Ping or kind is CloseReceived:
-                ws = websockets.get(event.stream_id)
-                if ws is not None and kind is CloseReceived and ws.close_code is None:
-                    ws.close_code, ws.close_reason = event.code, event.reason
-            elif kind is ev.WebSocketClosed:
-                ws = websockets.pop(event.stream_id, None)
-                if ws is not None:
-                    self._uncount(ws)
-                    ws._set_closed(event.code, event.reason)
-                self._after_websocket_closed()
-            else:
-                self._other_event(event)
-        if self._send_waiters:
-            self._wake_senders()
+    # _dispatch(events) is compiled (ProtocolCore): messages go to their WebSocket's listener
+    # or queue there; every other event comes here, in order.
 
-    def _listen(self, ws: WebSocket, event: Any) -> None:
-        if type(event) is BinaryMessage and event.into_buffer:
-            data: Any = bytes(memoryview(event.data).cast("B")[:event.nbytes])
+    def _event(self, event: Any) -> None:
+        kind = type(event)
+        if kind is Pong:
+            ws = self.websockets.get(event.stream_id)
+            if ws is not None:
+                ws._pong(event.payload)
+        elif kind is Ping or kind is CloseReceived:
+            ws = self.websockets.get(event.stream_id)
+            if ws is not None and kind is CloseReceived and ws.close_code is None:
+                ws.close_code, ws.close_reason = event.code, event.reason
+        elif kind is ev.WebSocketClosed:
+            ws = self.websockets.pop(event.stream_id, None)
+            if ws is not None:
+                self._uncount(ws)
+                ws._set_closed(event.code, event.reason)
+            self._after_websocket_closed()
         else:
-            data = event.data
-        try:
-            ws._listener.on_message(ws, data)
-        except Exception:
-            logger.exception("ws2fast: on_message failed: closing with 1011")
-            self.close_websocket(ws, 1011, "internal error")
-        if self._h2:
-            self.conn.acknowledge(ws.stream_id, event.wire_size)
-
-    def schedule_flush(self) -> None:
-        """Flush soon: at the end of the batch being read, or on the next loop turn."""
-        if not self._in_batch and not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self._scheduled_flush)
-
-    def _scheduled_flush(self) -> None:
-        self._flush_scheduled = False
-        self.flush()
+            self._other_event(event)
 
     def _other_event(self, event: Any) -> None:
         kind = type(event)
@@ -476,19 +415,8 @@ class Connection(asyncio.BufferedProtocol):
 
     # -- receive backpressure -----------------------------------------------------------------
 
-    def consumed(self, ws: WebSocket, event: Any) -> None:
-        """The application took ``event``: give its window back / resume reading."""
-        if ws._counted:
-            self._queued -= 1
-        if self._h2:
-            self.conn.acknowledge(ws.stream_id, event.wire_size)
-            if self.conn._output_size:
-                self.flush()
-            if self._reading_paused and self._queued <= self._max_queued // 2:
-                self._resume_reading()
-        elif self._reading_paused and len(ws._messages) <= self.max_queue // 2 \
-                and self._queued <= self._max_queued // 2:
-            self._resume_reading()
+    # consumed(ws, event) is compiled (ProtocolCore): the application took a message, so its
+    # window goes back (HTTP/2) and reading resumes once the queues are down to half.
 
     def _pause_reading(self) -> None:
         if not self._reading_paused and self.transport is not None:

@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
-from .._core import BinaryMessage, TextMessage
+from .._core import BinaryMessage, TextMessage, WebSocketCore
 from ..exceptions import ConnectionClosedOK, connection_closed
 
 if TYPE_CHECKING:
@@ -38,9 +38,13 @@ class WebSocketListener:
         """The WebSocket is closed (1006 when there was no close handshake)."""
 
 
-class WebSocket:
+class WebSocket(WebSocketCore):
     """One open WebSocket.  Made by :func:`ws2fast.connect`, :meth:`ws2fast.Client.websocket`
-    and :func:`ws2fast.serve` (which passes it to the handler)."""
+    and :func:`ws2fast.serve` (which passes it to the handler).
+
+    ``send_nowait`` and the delivery of messages are compiled
+    (:class:`ws2fast._core.WebSocketCore`).
+    """
 
     def __init__(self, connection: Connection, stream_id: int, *, path: str, headers: tuple,
                  subprotocol: str | None, extensions: tuple[str, ...] = (), request_headers: tuple = ()) -> None:
@@ -90,9 +94,10 @@ class WebSocket:
 
     # -- called by the connection ----------------------------------------------------------
 
-    def _deliver(self, event: Any) -> None:
-        self._messages.append(event)
-        self._wake()
+    # _deliver(event) is compiled (WebSocketCore): queue the message, wake recv().
+
+    def _closed_error(self) -> Exception:
+        return connection_closed(self.close_code or 1006, self.close_reason)
 
     def _pong(self, payload: bytes) -> None:
         # A pong answers the ping with its payload and every ping before it (RFC 6455 §5.5.3);
@@ -216,16 +221,8 @@ class WebSocket:
         else:
             raise TypeError(f"cannot send {type(message).__name__}")
 
-    def send_nowait(self, message: Any) -> None:
-        """Send a message now, without waiting for window or transport (for listeners).
-
-        What flow control does not let out yet is queued; :attr:`buffered_amount` says how much
-        waits, so a producer can slow down.
-        """
-        if self._closed.done() or self._close_started:
-            raise connection_closed(self.close_code or 1006, self.close_reason)
-        self._connection.conn.send_message(self.stream_id, message)
-        self._connection.schedule_flush()
+    # send_nowait(message) is compiled (WebSocketCore): the message is framed now, and written
+    # at the end of the batch being read or on the next loop turn.
 
     @property
     def buffered_amount(self) -> int:

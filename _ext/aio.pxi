@@ -1,0 +1,217 @@
+# The compiled half of the asyncio layer (ws2fast.aio.connection.Connection and
+# ws2fast.aio.websocket.WebSocket subclass these): the per-read path, so that a read that
+# completes messages costs no Python call of ours between asyncio and the application.
+#
+#   get_buffer -> buffer_updated -> receive_data (H2Core, in C) -> _dispatch -> the listener's
+#   on_message, or the WebSocket's queue -> flush -> transport.write
+#
+# and WebSocket.send_nowait.  Everything else (connection set-up, handshakes, requests, control
+# events, deadlines, keepalive, backpressure policy) stays in the Python subclasses, which this
+# calls for any event that is not a message.  Included by core.pyx after h2core.pxi.
+
+import logging as _logging
+
+_aio_logger = _logging.getLogger("ws2fast")
+
+
+cdef class WebSocketCore:
+    """The compiled half of :class:`ws2fast.aio.WebSocket` (which subclasses it).
+
+    Not meant to be used alone: its fields are the Python WebSocket's and its connection's.
+    """
+    cdef public ProtocolCore _connection
+    cdef public uint32_t stream_id
+    cdef public object _listener        # a WebSocketListener, or None (coroutine API)
+    cdef public object _messages        # collections.deque of messages not yet taken
+    cdef public object _waiter          # the future a recv() sleeps on, or None
+    cdef public object _closed          # a future, done once the WebSocket is closed
+    cdef public bint _close_started     # close() was called
+    cdef public bint _counted           # its queued messages count against the connection
+
+    def send_nowait(self, message):
+        """Send a message now, without waiting for window or transport (for listeners).
+
+        What flow control does not let out yet is queued; :attr:`buffered_amount` says how much
+        waits, so a producer can slow down.
+        """
+        cdef ProtocolCore c = self._connection
+        if self._close_started or self._closed.done():
+            raise self._closed_error()
+        conn = c.conn
+        if isinstance(conn, H2Core):
+            (<H2Core>conn)._send_message(self.stream_id, message)
+        else:
+            conn.send_message(self.stream_id, message)
+        c.schedule_flush()
+
+    cdef int _deliver(self, event) except -1:
+        self._messages.append(event)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        return 0
+
+
+cdef inline Py_ssize_t _wire_size(event):
+    if type(event) is TextMessage:
+        return (<TextMessage>event).wire_size
+    return (<BinaryMessage>event).wire_size
+
+
+cdef class ProtocolCore:
+    """The compiled half of :class:`ws2fast.aio.connection.Connection` (which subclasses it
+    together with ``asyncio.BufferedProtocol``).
+
+    Not meant to be used alone: the Python connection sets its fields and provides
+    ``_sniff``, ``_event``, ``_wake_senders``, ``_pause_reading``, ``_resume_reading``,
+    ``_arm_timer``, ``_close_transport``, ``close_websocket`` and ``abort``.
+    """
+    cdef public object loop
+    cdef public object conn             # H2Connection or H1Connection, None until known
+    cdef public object transport
+    cdef public object _view            # the receive buffer (a memoryview)
+    cdef public dict websockets         # stream id -> WebSocket
+    cdef public list _send_waiters      # futures of send()s waiting for window / transport
+    cdef public object _timer           # the H2Connection's timeout timer, or None
+    cdef public bint _h2
+    cdef public bint _lost              # connection_lost() was called
+    cdef public bint _in_batch          # dispatching the events of one read
+    cdef public bint _flush_scheduled
+    cdef public bint _reading_paused
+    cdef public Py_ssize_t _queued      # messages delivered to WebSockets, not yet taken
+    cdef public Py_ssize_t _max_queued  # Config.max_queued_messages
+    cdef public Py_ssize_t max_queue    # HTTP/1.1: messages one WebSocket may hold
+
+    def __cinit__(self, *args, **kwargs):
+        self.websockets = {}
+        self._send_waiters = []
+
+    # -- asyncio.BufferedProtocol ----------------------------------------------------------
+
+    def get_buffer(self, sizehint):
+        return self._view
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        if self.conn is None:
+            self._sniff(self._view[:nbytes])        # decides the protocol, then _received
+        else:
+            self._received(self._view[:nbytes])
+
+    cpdef _received(self, data):
+        """Feed bytes to the connection, hand out its events, write what it answered."""
+        cdef list events
+        conn = self.conn
+        try:
+            if isinstance(conn, H2Core):
+                events = (<H2Core>conn)._receive_events(data)
+            else:
+                events = conn.receive_data(data)
+        except Exception:
+            _aio_logger.exception("ws2fast: receive_data failed")
+            self.abort()
+            return None
+        if events:
+            self._in_batch = True
+            try:
+                self._dispatch(events)
+            finally:
+                self._in_batch = False
+        if self._send_waiters:
+            self._wake_senders()            # a WINDOW_UPDATE makes no event, but opens windows
+        self.flush()
+        return None
+
+    # -- events ------------------------------------------------------------------------------
+
+    cpdef _dispatch(self, list events):
+        """Messages go to their WebSocket's listener or queue; any other event to ``_event``."""
+        cdef WebSocketCore ws
+        cdef dict websockets = self.websockets
+        cdef uint32_t sid
+        for event in events:
+            kind = type(event)
+            if kind is TextMessage or kind is BinaryMessage:
+                sid = (<TextMessage>event).stream_id if kind is TextMessage \
+                    else (<BinaryMessage>event).stream_id
+                ws = websockets.get(sid)
+                if ws is None:
+                    continue
+                if ws._listener is not None:
+                    self._listen(ws, event)
+                    continue
+                ws._deliver(event)
+                self._queued += 1
+                if self._queued > self._max_queued or (not self._h2 and len(ws._messages) > self.max_queue):
+                    self._pause_reading()
+            else:
+                self._event(event)
+        if self._send_waiters:
+            self._wake_senders()
+        return None
+
+    cdef int _listen(self, WebSocketCore ws, event) except -1:
+        if type(event) is BinaryMessage and (<BinaryMessage>event).into_buffer:
+            data = bytes(memoryview((<BinaryMessage>event).data).cast("B")[:(<BinaryMessage>event).nbytes])
+        elif type(event) is TextMessage:
+            data = (<TextMessage>event).data
+        else:
+            data = (<BinaryMessage>event).data
+        try:
+            ws._listener.on_message(ws, data)
+        except Exception:
+            _aio_logger.exception("ws2fast: on_message failed: closing with 1011")
+            self.close_websocket(ws, 1011, "internal error")
+        conn = self.conn
+        if isinstance(conn, H2Core):
+            (<H2Core>conn)._ack(ws.stream_id, _wire_size(event))
+        return 0
+
+    def consumed(self, WebSocketCore ws, event):
+        """The application took ``event``: give its window back / resume reading."""
+        if ws._counted:
+            self._queued -= 1
+        conn = self.conn
+        if isinstance(conn, H2Core):
+            (<H2Core>conn)._ack(ws.stream_id, _wire_size(event))
+            if (<H2Core>conn)._olen:
+                self.flush()
+            if self._reading_paused and self._queued <= self._max_queued // 2:
+                self._resume_reading()
+        elif self._reading_paused and len(ws._messages) <= self.max_queue // 2 \
+                and self._queued <= self._max_queued // 2:
+            self._resume_reading()
+
+    # -- output ------------------------------------------------------------------------------
+
+    cpdef flush(self):
+        """Write what the connection has queued; close the transport when it says so."""
+        cdef H2Core h2
+        conn = self.conn
+        if conn is None or self.transport is None or self._lost:
+            return None
+        if isinstance(conn, H2Core):
+            h2 = <H2Core>conn
+            if h2._olen:
+                self.transport.write(h2._take_output(h2._olen))
+            if h2._lingering or h2._settings_pending or h2._blocked or self._timer is not None:
+                self._arm_timer()
+            if h2._terminated and not h2.streams:
+                self._close_transport()
+        else:
+            data = conn.data_to_send()
+            if data:
+                self.transport.write(data)
+            if conn.closed:
+                self._close_transport()
+        return None
+
+    cpdef schedule_flush(self):
+        """Flush soon: at the end of the batch being read, or on the next loop turn."""
+        if not self._in_batch and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._scheduled_flush)
+        return None
+
+    def _scheduled_flush(self):
+        self._flush_scheduled = False
+        self.flush()
