@@ -44,6 +44,33 @@ cdef class WebSocketCore:
             conn.send_message(self.stream_id, message)
         c.schedule_flush()
 
+    def _take(self):
+        """The next queued message's data (there must be one): its window goes back."""
+        event = self._messages.popleft()
+        self._connection.consumed(self, event)
+        if type(event) is TextMessage:
+            return (<TextMessage>event).data
+        if (<BinaryMessage>event).into_buffer:
+            return bytes(memoryview((<BinaryMessage>event).data).cast("B")[:(<BinaryMessage>event).nbytes])
+        return (<BinaryMessage>event).data
+
+    def _send_ready(self, message):
+        """Frame ``message`` (str or bytes-like) and write it: True when nothing waits after
+        it (the caller need not wait for window or transport), else False."""
+        cdef ProtocolCore c = self._connection
+        if self._close_started or self._closed.done():
+            raise self._closed_error()
+        conn = c.conn
+        if isinstance(conn, H2Core):
+            (<H2Core>conn)._send_message(self.stream_id, message)
+            c.flush()
+            if c._paused_writing or c._lost:
+                return False
+            return (<H2Core>conn)._outgoing_buffered(self.stream_id) == 0
+        conn.send_message(self.stream_id, message)
+        c.flush()
+        return not (c._paused_writing or c._lost)
+
     cdef int _deliver(self, event) except -1:
         self._messages.append(event)
         waiter = self._waiter
@@ -78,6 +105,7 @@ cdef class ProtocolCore:
     cdef public bint _in_batch          # dispatching the events of one read
     cdef public bint _flush_scheduled
     cdef public bint _reading_paused
+    cdef public bint _paused_writing    # the transport asked us to stop writing
     cdef public Py_ssize_t _queued      # messages delivered to WebSockets, not yet taken
     cdef public Py_ssize_t _max_queued  # Config.max_queued_messages
     cdef public Py_ssize_t max_queue    # HTTP/1.1: messages one WebSocket may hold
@@ -166,7 +194,7 @@ cdef class ProtocolCore:
             (<H2Core>conn)._ack(ws.stream_id, _wire_size(event))
         return 0
 
-    def consumed(self, WebSocketCore ws, event):
+    cpdef consumed(self, WebSocketCore ws, event):
         """The application took ``event``: give its window back / resume reading."""
         if ws._counted:
             self._queued -= 1

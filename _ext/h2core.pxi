@@ -669,6 +669,9 @@ cdef class H2Core:
 
     def outgoing_buffered(self, uint32_t stream_id):
         """Bytes queued on ``stream_id`` that wait for flow-control window (0 if none)."""
+        return self._outgoing_buffered(stream_id)
+
+    cdef Py_ssize_t _outgoing_buffered(self, uint32_t stream_id):
         cdef H2Stream s = self._lookup(stream_id)
         return 0 if s is None else s.pending_bytes
 

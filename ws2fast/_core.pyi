@@ -332,6 +332,8 @@ class WebSocketCore:  # the compiled half of ws2fast.aio.WebSocket
     _close_started: bool
     _counted: bool
     def send_nowait(self, message: str | Buffer) -> None: ...
+    def _take(self) -> str | bytes: ...
+    def _send_ready(self, message: str | Buffer) -> bool: ...
 
 class ProtocolCore:  # the compiled half of ws2fast.aio.connection.Connection
     loop: Any
@@ -346,6 +348,7 @@ class ProtocolCore:  # the compiled half of ws2fast.aio.connection.Connection
     _in_batch: bool
     _flush_scheduled: bool
     _reading_paused: bool
+    _paused_writing: bool
     _queued: int
     _max_queued: int
     max_queue: int

@@ -143,13 +143,13 @@ class WebSocket(WebSocketCore):
         message received before the close was taken."""
         while not self._messages:
             if self._closed.done():
-                raise connection_closed(self.close_code or 1006, self.close_reason)
-            await self._wait()
-        event = self._messages.popleft()
-        self._connection.consumed(self, event)
-        if type(event) is BinaryMessage and event.into_buffer:
-            return bytes(memoryview(event.data).cast("B")[:event.nbytes])
-        return event.data
+                raise self._closed_error()
+            self._waiter = waiter = self._connection.loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        return self._take()         # compiled (WebSocketCore): dequeue, give the window back
 
     async def recv_into(self, buffer: Any) -> int:
         """Receive the next *binary* message into ``buffer`` (bytearray, memoryview, numpy
@@ -188,14 +188,13 @@ class WebSocket(WebSocketCore):
         return n
 
     def __aiter__(self) -> AsyncIterator[Data]:
-        return self._iterate()
+        return self
 
-    async def _iterate(self) -> AsyncIterator[Data]:
+    async def __anext__(self) -> Data:
         try:
-            while True:
-                yield await self.recv()
+            return await self.recv()
         except ConnectionClosedOK:
-            return
+            raise StopAsyncIteration from None
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -211,8 +210,9 @@ class WebSocket(WebSocketCore):
         c = self._connection
         if isinstance(message, (str, bytes, bytearray, memoryview)) or hasattr(message, "__buffer__") \
                 or _is_buffer(message):
-            c.conn.send_message(self.stream_id, message)
-            await c.flush_and_wait(self)
+            # compiled (WebSocketCore): frame and write; wait only if window or transport is full
+            if not self._send_ready(message):
+                await c.flush_and_wait(self)
             return
         if isinstance(message, AsyncIterable):
             await self._send_fragments(_aiter_fragments(message))
