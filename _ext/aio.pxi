@@ -40,6 +40,8 @@ cdef class WebSocketCore:
         conn = c.conn
         if isinstance(conn, H2Core):
             (<H2Core>conn)._send_message(self.stream_id, message)
+        elif c._session is not None:
+            c._session._send_message(message)
         else:
             conn.send_message(self.stream_id, message)
         c.schedule_flush()
@@ -67,7 +69,10 @@ cdef class WebSocketCore:
             if c._paused_writing or c._lost:
                 return False
             return (<H2Core>conn)._outgoing_buffered(self.stream_id) == 0
-        conn.send_message(self.stream_id, message)
+        if c._session is not None:
+            c._session._send_message(message)
+        else:
+            conn.send_message(self.stream_id, message)
         c.flush()
         return not (c._paused_writing or c._lost)
 
@@ -100,6 +105,8 @@ cdef class ProtocolCore:
     cdef public dict websockets         # stream id -> WebSocket
     cdef public list _send_waiters      # futures of send()s waiting for window / transport
     cdef public object _timer           # the H2Connection's timeout timer, or None
+    cdef public SessionCore _session    # HTTP/1.1: the WebSocket session, driven directly once
+                                        # the handshake's bytes are out
     cdef public bint _h2
     cdef public bint _lost              # connection_lost() was called
     cdef public bint _in_batch          # dispatching the events of one read
@@ -132,6 +139,8 @@ cdef class ProtocolCore:
         try:
             if isinstance(conn, H2Core):
                 events = (<H2Core>conn)._receive_events(data)
+            elif self._session is not None:
+                events = self._session._receive_events(data)
             else:
                 events = conn.receive_data(data)
         except Exception:
@@ -225,12 +234,20 @@ cdef class ProtocolCore:
                 self._arm_timer()
             if h2._terminated and not h2.streams:
                 self._close_transport()
+        elif self._session is not None:
+            session = self._session
+            if session._out:
+                self.transport.write(session._take_out())
+            if session.state == _SESSION_CLOSED:
+                self._close_transport()
         else:
             data = conn.data_to_send()
             if data:
                 self.transport.write(data)
             if conn.closed:
                 self._close_transport()
+            else:
+                self._session = conn._websocket_session()
         return None
 
     cpdef schedule_flush(self):

@@ -20,7 +20,10 @@ cdef enum:
     _ROUTE_DROP = 2         # ... nowhere (its stream was failed); only the windows count it
 
 cdef enum:
-    _KEEP_OUTPUT = 262144   # an output buffer larger than this is freed once drained
+    _MIN_OUTPUT = 1024      # the smallest output buffer allocated
+
+cdef extern from "Python.h":
+    int _PyBytes_Resize(PyObject** pv, Py_ssize_t newsize) except -1
 
 cdef enum:
     _SIG_STREAM_ERROR = 1       # code: the RFC 9113 error code to reset the stream with
@@ -105,6 +108,10 @@ cdef class H2Core:
     Not meant to be used alone: its underscored methods are the Python connection's.
     """
     cdef FrameReader _reader
+    # The output buffer is a bytes object of _ocap octets (owned here, refcount 1, never seen
+    # outside), _olen of them written.  data_to_send() hands the object itself out, shrunk to
+    # _olen: no copy.  An idle connection holds none.
+    cdef PyObject* _oobj
     cdef unsigned char* _obuf
     cdef Py_ssize_t _olen
     cdef Py_ssize_t _ocap
@@ -149,7 +156,7 @@ cdef class H2Core:
         self.streams = {}
 
     def __dealloc__(self):
-        PyMem_Free(self._obuf)
+        Py_XDECREF(self._oobj)
 
     # -- set-up by the Python connection ------------------------------------------------------
 
@@ -407,13 +414,16 @@ cdef class H2Core:
 
     cdef unsigned char* _reserve(self, Py_ssize_t n) except NULL:
         cdef Py_ssize_t cap
-        cdef unsigned char* grown
+        cdef object fresh
         if self._olen + n > self._ocap:
-            cap = max(self._olen + n, self._ocap * 2, <Py_ssize_t>4096)
-            grown = <unsigned char*>PyMem_Realloc(self._obuf, cap)
-            if grown is NULL:
-                raise MemoryError()
-            self._obuf = grown
+            cap = max(self._olen + n, self._ocap * 2, <Py_ssize_t>_MIN_OUTPUT)
+            if self._oobj is NULL:
+                fresh = PyBytes_FromStringAndSize(NULL, cap)
+                Py_INCREF(fresh)
+                self._oobj = <PyObject*>fresh
+            else:
+                self._resize_output(cap)
+            self._obuf = <unsigned char*>PyBytes_AS_STRING(<object>self._oobj)
             self._ocap = cap
         self._olen += n
         return self._obuf + self._olen - n
@@ -445,15 +455,35 @@ cdef class H2Core:
             raise ValueError("amount must not be negative")
         return self._take_output(min(self._olen, <Py_ssize_t>amount))
 
-    cdef bytes _take_output(self, Py_ssize_t n):
-        cdef bytes out = PyBytes_FromStringAndSize(<const char*>self._obuf, n)
-        if n < self._olen:
-            memmove(self._obuf, self._obuf + n, self._olen - n)
-        self._olen -= n
-        if self._olen == 0 and self._ocap > _KEEP_OUTPUT:
-            PyMem_Free(self._obuf)              # a burst is over: do not sit on its memory
+    cdef int _resize_output(self, Py_ssize_t size) except -1:
+        try:
+            _PyBytes_Resize(&self._oobj, size)
+        except MemoryError:
+            # The object is gone (_PyBytes_Resize freed it), and with it what was queued.
+            self._oobj = NULL
             self._obuf = NULL
+            self._olen = 0
             self._ocap = 0
+            raise
+        return 0
+
+    cdef bytes _take_output(self, Py_ssize_t n):
+        cdef bytes out
+        if n <= 0:
+            return b""
+        if n < self._olen:                      # part of it: copied out, the rest moves up
+            out = PyBytes_FromStringAndSize(<const char*>self._obuf, n)
+            memmove(self._obuf, self._obuf + n, self._olen - n)
+            self._olen -= n
+            return out
+        if n < self._ocap:
+            self._resize_output(n)
+        out = <bytes>self._oobj                 # a new reference; ours is dropped below
+        Py_DECREF(out)
+        self._oobj = NULL
+        self._obuf = NULL
+        self._olen = 0
+        self._ocap = 0
         return out
 
     # -- sending ------------------------------------------------------------------------------

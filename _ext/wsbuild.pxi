@@ -60,26 +60,29 @@ def build_ws_frame(opcode, payload, bint fin=True, mask_key=None, bint rsv1=Fals
     cdef uint8_t storage[4]
     cdef const uint8_t* key
     cdef Py_buffer view
-    cdef Py_ssize_t n, h
-    cdef unsigned char header[_MAX_WS_HEADER]
-    cdef bytes out
-    cdef unsigned char* w
     if isinstance(payload, str):
         payload = (<str>payload).encode("utf-8")
     key = _choose_key(mask_key, mask, storage)
     PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE)
     try:
-        n = view.len
-        h = _write_ws_header(header, _frame_b0(opcode, fin, rsv1, n), n, key)
-        out = PyBytes_FromStringAndSize(NULL, h + n)
-        w = <unsigned char*>PyBytes_AS_STRING(out)
-        memcpy(w, header, h)
-        if key is not NULL:
-            _mask_maybe_nogil(w + h, <const uint8_t*>view.buf, n, key, 0)
-        elif n:
-            memcpy(w + h, view.buf, n)
+        return _ws_frame_bytes(_frame_b0(opcode, fin, rsv1, view.len), <const unsigned char*>view.buf,
+                               view.len, key)
     finally:
         PyBuffer_Release(&view)
+
+
+cdef bytes _ws_frame_bytes(int b0, const unsigned char* p, Py_ssize_t n, const uint8_t* key):
+    # One frame (first octet b0) as a new bytes object: header, then the payload masked with
+    # key (NULL: copied as is).
+    cdef unsigned char header[_MAX_WS_HEADER]
+    cdef Py_ssize_t h = _write_ws_header(header, b0, n, key)
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, h + n)
+    cdef unsigned char* w = <unsigned char*>PyBytes_AS_STRING(out)
+    memcpy(w, header, h)
+    if key is not NULL:
+        _mask_maybe_nogil(w + h, <const uint8_t*>p, n, key, 0)
+    elif n:
+        memcpy(w + h, p, n)
     return out
 
 

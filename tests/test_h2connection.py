@@ -370,3 +370,37 @@ def test_messages_in_the_same_read_as_the_2xx_are_delivered():
     assert events[1] == TextMessage("first", sid) and events[2].data == b"second"
     (echo,) = [f for f in peer.read() if isinstance(f, hf.DataFrame)]
     assert echo.data[:1] == b"\x88" and "END_STREAM" in echo.flags
+
+
+_OUTPUT_OPS = st.lists(st.one_of(st.tuples(st.just("send"), st.integers(0, 20000)),
+                                 st.tuples(st.just("take"), st.integers(0, 3000)),
+                                 st.tuples(st.just("take all"), st.just(0))), max_size=25)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_OUTPUT_OPS)
+def test_output_taken_in_any_amounts_between_sends_is_the_same_bytes(ops):
+    # The output buffer is handed out whole (no copy) or in parts (copied): either way the
+    # bytes and their order must be what one data_to_send() at the end would have given.
+    def fresh():
+        peer = server_pair(INITIAL_WINDOW_SIZE=2**31 - 1)
+        peer.send(build_window_update(0, 2**31 - 1 - 65535))
+        open_websocket(peer, 1)
+        return peer.ours
+
+    ours, reference = fresh(), fresh()
+    taken = []
+    for i, (op, n) in enumerate(ops):
+        if op == "send":
+            payload = bytes([i]) * n
+            ours.send_message(1, payload)
+            reference.send_message(1, payload)
+        else:
+            before = ours._output_size
+            piece = ours.data_to_send() if op == "take all" else ours.data_to_send(n)
+            assert len(piece) == (before if op == "take all" else min(n, before))
+            assert ours._output_size == before - len(piece)
+            taken.append(piece)
+    taken.append(ours.data_to_send())
+    assert b"".join(taken) == reference.data_to_send()
+    assert ours.data_to_send() == b"" and ours.data_to_send(10) == b""

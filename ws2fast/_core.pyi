@@ -322,6 +322,19 @@ class H2Core:
     def outgoing_buffered(self, stream_id: int) -> int: ...
     def local_window(self, stream_id: int = 0) -> int: ...
 
+class SessionCore:  # the compiled half of ws2fast.websocket.WebSocketSession
+    parser: FrameParser
+    client_side: bool
+    deflate: Any
+    state: str
+    _close_sent: bool
+    _close_received: bool
+    _out: list[bytes]
+    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+    def receive_data(self, data: Buffer) -> list[Any]: ...
+    def send_message(self, data: str | Buffer) -> None: ...
+    def data_to_send(self) -> bytes: ...
+
 class WebSocketCore:  # the compiled half of ws2fast.aio.WebSocket
     _connection: ProtocolCore
     stream_id: int
@@ -343,6 +356,7 @@ class ProtocolCore:  # the compiled half of ws2fast.aio.connection.Connection
     websockets: dict[int, Any]
     _send_waiters: list[Any]
     _timer: Any
+    _session: SessionCore | None
     _h2: bool
     _lost: bool
     _in_batch: bool

@@ -82,6 +82,11 @@ class H1Connection:
     def http_version(self) -> str:
         return "HTTP/1.1"
 
+    def _websocket_session(self) -> WebSocketSession | None:
+        """The WebSocket session, once the handshake's bytes have been taken: from then on the
+        I/O layer may drive it directly (receive_data, send_message, data_to_send)."""
+        return self.session if not self._out and not self._failed else None
+
     def data_to_send(self) -> bytes:
         if self.session is not None:
             self._out.append(self.session.data_to_send())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._core import CloseReceived, FrameParser, Ping, build_ws_frame, is_valid_close_code
+from ._core import CloseReceived, FrameParser, Ping, SessionCore, build_ws_frame, is_valid_close_code
 from .config import Config
 from .deflate import DeflateParameters, PerMessageDeflate
 from .errors import CloseCode
@@ -23,7 +23,7 @@ __all__ = ["WebSocketSession"]
 _OPEN, _CLOSING, _CLOSED = "open", "closing", "closed"
 
 
-class WebSocketSession:
+class WebSocketSession(SessionCore):
     """The WebSocket protocol over an ordered byte stream.
 
     ``receive_data(data)`` returns message and control events plus one
@@ -52,18 +52,14 @@ class WebSocketSession:
         """The close handshake is over (or the connection failed): close the transport."""
         return self.state == _CLOSED
 
-    def receive_data(self, data: Any) -> list[Any]:
-        """Feed bytes; return the events they completed."""
-        if self.state == _CLOSED or self._close_received:
-            return []
-        try:
-            items = self.parser.feed(data)
-        except WebSocketProtocolError as exc:
-            events = self._take(exc.events)
-            if not self._close_received:
-                self._fail(exc.close_code or CloseCode.PROTOCOL_ERROR, str(exc), events)
-            return events
-        return self._take(items)
+    # receive_data(data) is compiled (SessionCore): a batch of data messages only is returned
+    # as the parser made it; any other batch comes to _take, a parser error to _receive_failed.
+
+    def _receive_failed(self, exc: WebSocketProtocolError) -> list[Any]:
+        events = self._take(exc.events)
+        if not self._close_received:
+            self._fail(exc.close_code or CloseCode.PROTOCOL_ERROR, str(exc), events)
+        return events
 
     def _take(self, items: list[Any]) -> list[Any]:
         events: list[Any] = []
@@ -128,17 +124,16 @@ class WebSocketSession:
         if self._close_sent or self.state == _CLOSED:
             raise LocalProtocolError("the WebSocket is closing or closed")
 
-    def send_message(self, data: Any) -> None:
-        """Send a message: ``str`` as text, bytes-like as binary."""
-        self._check_open()
+    # send_message(data) is compiled (SessionCore); a compressed one comes here.
+
+    def _send_deflated(self, data: Any) -> None:
         opcode = 0x1 if isinstance(data, str) else 0x2
-        if self.deflate is not None:
-            raw = data.encode("utf-8") if opcode == 0x1 else bytes(data)
-            if len(raw) >= self.deflate.threshold:
-                self._out.append(build_ws_frame(opcode, self.deflate.compress(raw), rsv1=True,
-                                                mask=self.client_side))
-                return
-        self._out.append(build_ws_frame(opcode, data, mask=self.client_side))
+        raw = data.encode("utf-8") if opcode == 0x1 else bytes(data)
+        if len(raw) >= self.deflate.threshold:
+            self._out.append(build_ws_frame(opcode, self.deflate.compress(raw), rsv1=True,
+                                            mask=self.client_side))
+        else:
+            self._out.append(build_ws_frame(opcode, data, mask=self.client_side))
 
     def send_fragment(self, data: Any, *, first: bool, fin: bool, text: bool = False) -> None:
         self._check_open()
@@ -180,7 +175,4 @@ class WebSocketSession:
             self.state = _CLOSING
         return events
 
-    def data_to_send(self) -> bytes:
-        out = b"".join(self._out)
-        self._out.clear()
-        return out
+    # data_to_send() is compiled (SessionCore).

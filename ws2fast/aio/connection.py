@@ -457,6 +457,7 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
                 self.conn.abort_websocket(ws.stream_id)
             self.flush()
         else:
+            self._session = None
             self.abort()
         self.websockets.pop(ws.stream_id, None)
         self._uncount(ws)
