@@ -116,6 +116,8 @@ cdef class ProtocolCore:
     cdef public Py_ssize_t _queued      # messages delivered to WebSockets, not yet taken
     cdef public Py_ssize_t _max_queued  # Config.max_queued_messages
     cdef public Py_ssize_t max_queue    # HTTP/1.1: messages one WebSocket may hold
+    cdef bint _other_events             # an event that is not a message came (see _send_moved)
+    cdef uint64_t _progress_seen        # H2Core._send_progress when senders were last woken
 
     def __cinit__(self, *args, **kwargs):
         self.websockets = {}
@@ -153,10 +155,23 @@ cdef class ProtocolCore:
                 self._dispatch(events)
             finally:
                 self._in_batch = False
-        if self._send_waiters:
+        if self._send_waiters and self._send_moved():
             self._wake_senders()            # a WINDOW_UPDATE makes no event, but opens windows
         self.flush()
         return None
+
+    cdef bint _send_moved(self):
+        # Whether what senders wait for may have changed since they were last woken: HTTP/2
+        # DATA queued for window went out (or was dropped), or an event other than a message
+        # came (a WebSocket closed, a stream was reset, the connection ended).  Waking them on
+        # every read instead costs a task switch per read while the peer's window stays shut.
+        cdef bint moved = self._other_events
+        conn = self.conn
+        if isinstance(conn, H2Core) and (<H2Core>conn)._send_progress != self._progress_seen:
+            self._progress_seen = (<H2Core>conn)._send_progress
+            moved = True
+        self._other_events = False
+        return moved
 
     # -- events ------------------------------------------------------------------------------
 
@@ -181,8 +196,9 @@ cdef class ProtocolCore:
                 if self._queued > self._max_queued or (not self._h2 and len(ws._messages) > self.max_queue):
                     self._pause_reading()
             else:
+                self._other_events = True
                 self._event(event)
-        if self._send_waiters:
+        if self._send_waiters and self._send_moved():
             self._wake_senders()
         return None
 

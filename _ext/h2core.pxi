@@ -141,6 +141,9 @@ cdef class H2Core:
     cdef public set _lingering              # stream ids waiting for their peer's END_STREAM
     cdef public list _settings_pending      # our SETTINGS not yet acknowledged, with when sent
     cdef public dict streams                # stream id -> H2Stream (the Python connection's)
+    # Grows whenever queued DATA goes out or a stream's queue is dropped: what a sender waiting
+    # for window watches (the asyncio layer wakes its senders only when it moved).
+    cdef public uint64_t _send_progress
 
     def __cinit__(self, *args, **kwargs):
         self._streams_c = {}
@@ -189,6 +192,7 @@ cdef class H2Core:
         self._blocked.discard(s)
         s._pending = []
         s.pending_bytes = 0
+        self._send_progress += 1
         s._pending_offset = 0
         if s.recv_held + s.partial_held:
             self._give_back(None, s.recv_held + s.partial_held)
@@ -626,6 +630,7 @@ cdef class H2Core:
                     s._pending_offset = 0
             s.pending_bytes -= n
             s.flushed += <uint64_t>n
+            self._send_progress += <uint64_t>n
             self._conn_send_window -= n
             s.send_window -= n
             if end:

@@ -462,6 +462,7 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
         self.websockets.pop(ws.stream_id, None)
         self._uncount(ws)
         ws._set_closed(ws.close_code if ws.close_code is not None else 1006, ws.close_reason)
+        self._wake_senders()                # a send() waiting on this WebSocket ends now
 
     async def open_websocket(self, path: str, authority: str, *, scheme: str, subprotocols: Any = (),
                              extensions: Any = (), origin: str | None = None, headers: Any = (),
