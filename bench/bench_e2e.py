@@ -17,12 +17,15 @@ Run: ``python -m pytest bench/bench_e2e.py --benchmark-enable``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -280,6 +283,39 @@ async def _client(impl: str, port: int) -> Client:
     return client
 
 
+@contextlib.contextmanager
+def _pinned_loop():
+    """A fresh event loop, this process pinned to the servers' CPU, and the test process's
+    heap frozen out of the collector's way while the caller measures."""
+    loop = asyncio.new_event_loop()
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if affinity is not None:
+        os.sched_setaffinity(0, set(CPU))
+    try:
+        yield loop
+    finally:
+        if affinity is not None:
+            os.sched_setaffinity(0, affinity)
+        loop.close()
+
+
+def _payload(size: str) -> bytes:
+    return bytes(range(256)) * (SIZES[size] // 256) or b"p" * SIZES[size]
+
+
+@contextlib.contextmanager
+def _frozen_heap():
+    # The test process holds every imported test module: move that heap out of the collector's
+    # way, for every implementation alike, so that a collection triggered by one client's
+    # allocations does not scan pytest's objects.
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 @pytest.mark.parametrize("impl", list(SERVER_OF))
 @pytest.mark.parametrize("mode", ["request-response", "pipelined"])
 @pytest.mark.parametrize("size", SIZES)
@@ -289,13 +325,9 @@ def test_echo_end_to_end(benchmark, servers, impl, mode, size):
     if impl == "hypercorn-h2":
         pytest.importorskip("hypercorn", reason="hypercorn is not installed")
     port = servers(SERVER_OF[impl])
-    loop = asyncio.new_event_loop()
-    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    if affinity is not None:
-        os.sched_setaffinity(0, set(CPU))
-    try:
+    with _pinned_loop() as loop:
         client = loop.run_until_complete(asyncio.wait_for(_client(impl, port), 30))
-        payload = bytes(range(256)) * (SIZES[size] // 256) or b"p" * SIZES[size]
+        payload = _payload(size)
         n = ROUND_TRIPS if mode == "request-response" else MESSAGES
         burst = client.request_response if mode == "request-response" else client.pipelined
         benchmark.group = f"echo {size} {mode} over loopback ({n} msgs/round, one CPU)"
@@ -304,17 +336,51 @@ def test_echo_end_to_end(benchmark, servers, impl, mode, size):
         def run_burst() -> int:
             return loop.run_until_complete(asyncio.wait_for(burst(payload, n), 60))
 
-        # The test process holds every imported test module: move that heap out of the
-        # collector's way, for every implementation alike, so that a collection triggered by one
-        # client's allocations does not scan pytest's objects.
-        gc.collect()
-        gc.freeze()
-        try:
+        with _frozen_heap():
             assert benchmark(run_burst) == n
-        finally:
-            gc.unfreeze()
         loop.run_until_complete(asyncio.wait_for(client.close(), 10))
-    finally:
-        if affinity is not None:
-            os.sched_setaffinity(0, affinity)
-        loop.close()
+
+
+INTERLEAVED = ("picows", "ws2fast-h2-listener", "ws2fast-h1-listener")
+INTERLEAVED_ROUNDS = 30
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_request_response_interleaved(benchmark, servers, size):
+    """The request-response target read the way the machine's noise disturbs least: picows and
+    ws2fast's listener clients (HTTP/2 and HTTP/1.1) take turns, burst by burst, on one loop, in
+    an order that alternates; each ws2fast burst is compared with the picows burst of its own
+    round, and the median of those ratios goes to ``extra_info`` (and is printed).  The
+    benchmark's own time is one round of all three."""
+    pytest.importorskip("picows", reason="picows is not installed")
+    ports = {impl: servers(SERVER_OF[impl]) for impl in INTERLEAVED}
+    with _pinned_loop() as loop:
+        clients = {impl: loop.run_until_complete(asyncio.wait_for(_client(impl, ports[impl]), 30))
+                   for impl in INTERLEAVED}
+        payload = _payload(size)
+        seconds: dict[str, list[float]] = {impl: [] for impl in INTERLEAVED}
+        benchmark.group = f"echo {size} request-response, interleaved ({ROUND_TRIPS} msgs/burst, one CPU)"
+
+        def one_round() -> int:
+            order = INTERLEAVED if len(seconds["picows"]) % 2 == 0 else INTERLEAVED[::-1]
+            done = 0
+            for impl in order:
+                start = time.perf_counter()
+                done += loop.run_until_complete(asyncio.wait_for(
+                    clients[impl].request_response(payload, ROUND_TRIPS), 60))
+                seconds[impl].append(time.perf_counter() - start)
+            return done
+
+        with _frozen_heap():
+            assert benchmark.pedantic(one_round, rounds=INTERLEAVED_ROUNDS, warmup_rounds=1) \
+                % (len(INTERLEAVED) * ROUND_TRIPS) == 0
+        for impl in INTERLEAVED[1:]:
+            ratios = [p / w for p, w in zip(seconds["picows"], seconds[impl], strict=True)]
+            assert ratios and all(r > 0 for r in ratios)
+            ratios = ratios[1:] or ratios                   # the first round warmed up
+            ratio = statistics.median(ratios)
+            benchmark.extra_info[f"{impl} / picows"] = round(ratio, 3)
+            print(f"\n{size} request-response, {impl}: {ratio:.3f}x picows "
+                  f"(median of {len(ratios)} interleaved rounds)")
+        for client in clients.values():
+            loop.run_until_complete(asyncio.wait_for(client.close(), 10))
