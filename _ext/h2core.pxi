@@ -248,7 +248,7 @@ cdef class H2Core:
             s = self._lookup(self._route_sid)
             if s is not None:
                 s._py_batch = self._batch
-        frames = self._reader.feed(data)
+        frames = self._reader._feed_data(data)
         if self._reader._emitted != emitted:
             self._slow = True
         return frames

@@ -391,6 +391,9 @@ cdef class FrameReader:
 
     def feed(self, data):
         """Read ``data`` (any bytes-like object) and return the frames it completed."""
+        return self._feed_data(data)
+
+    cdef list _feed_data(self, data):
         cdef _Chunk chunk
         cdef list frames = []
         cdef int err

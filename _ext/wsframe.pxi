@@ -155,6 +155,9 @@ cdef class FrameParser:
 
     def feed(self, data):
         """Parse ``data`` (any bytes-like object); return the events it completed."""
+        return self._feed_data(data)
+
+    cdef list _feed_data(self, data):
         cdef Py_buffer view
         cdef list events = []
         cdef int err

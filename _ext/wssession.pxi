@@ -42,7 +42,7 @@ cdef class SessionCore:
             return []
         controls = parser._controls
         try:
-            items = parser.feed(data)
+            items = parser._feed_data(data)
         except WebSocketProtocolError as exc:
             return self._receive_failed(exc)
         if parser._controls == controls:
