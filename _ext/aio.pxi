@@ -50,11 +50,7 @@ cdef class WebSocketCore:
         """The next queued message's data (there must be one): its window goes back."""
         event = self._messages.popleft()
         self._connection.consumed(self, event)
-        if type(event) is TextMessage:
-            return (<TextMessage>event).data
-        if (<BinaryMessage>event).into_buffer:
-            return bytes(memoryview((<BinaryMessage>event).data).cast("B")[:(<BinaryMessage>event).nbytes])
-        return (<BinaryMessage>event).data
+        return _message_data(event)
 
     def _send_ready(self, message):
         """Frame ``message`` (str or bytes-like) and write it: True when nothing waits after
@@ -82,6 +78,16 @@ cdef class WebSocketCore:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         return 0
+
+
+cdef inline object _message_data(event):
+    # What the application gets: the str, the bytes, or a copy of what a registered buffer
+    # received (the buffer is the parser's to reuse).
+    if type(event) is TextMessage:
+        return (<TextMessage>event).data
+    if (<BinaryMessage>event).into_buffer:
+        return bytes(memoryview((<BinaryMessage>event).data).cast("B")[:(<BinaryMessage>event).nbytes])
+    return (<BinaryMessage>event).data
 
 
 cdef inline Py_ssize_t _wire_size(event):
@@ -203,14 +209,8 @@ cdef class ProtocolCore:
         return None
 
     cdef int _listen(self, WebSocketCore ws, event) except -1:
-        if type(event) is BinaryMessage and (<BinaryMessage>event).into_buffer:
-            data = bytes(memoryview((<BinaryMessage>event).data).cast("B")[:(<BinaryMessage>event).nbytes])
-        elif type(event) is TextMessage:
-            data = (<TextMessage>event).data
-        else:
-            data = (<BinaryMessage>event).data
         try:
-            ws._listener.on_message(ws, data)
+            ws._listener.on_message(ws, _message_data(event))
         except Exception:
             _aio_logger.exception("ws2fast: on_message failed: closing with 1011")
             self.close_websocket(ws, 1011, "internal error")
