@@ -53,9 +53,7 @@ class Config:
     #: SETTINGS_MAX_CONCURRENT_STREAMS: streams the peer may have open at once.
     max_concurrent_streams: int = 100
     #: SETTINGS_INITIAL_WINDOW_SIZE: what the peer may send on a stream before we release.
-    #: 1 MiB (as Go's HTTP/2 server): one WebSocket can keep 100 messages of 4 KiB in flight;
-    #: the connection window below still bounds what all of a connection's streams hold.
-    initial_window_size: int = 1048576
+    initial_window_size: int = 262144
     #: The connection-level receive window (raised from 65,535 by a WINDOW_UPDATE at start).
     connection_window_size: int = 1048576
     #: SETTINGS_MAX_FRAME_SIZE: the largest frame payload we accept.
