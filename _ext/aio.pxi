@@ -34,17 +34,8 @@ cdef class WebSocketCore:
         What flow control does not let out yet is queued; :attr:`buffered_amount` says how much
         waits, so a producer can slow down.
         """
-        cdef ProtocolCore c = self._connection
-        if self._close_started or self._closed.done():
-            raise self._closed_error()
-        conn = c.conn
-        if isinstance(conn, H2Core):
-            (<H2Core>conn)._send_message(self.stream_id, message)
-        elif c._session is not None:
-            c._session._send_message(message)
-        else:
-            conn.send_message(self.stream_id, message)
-        c.schedule_flush()
+        self._frame(message)
+        self._connection.schedule_flush()
 
     def _take(self):
         """The next queued message's data (there must be one): its window goes back."""
@@ -56,21 +47,26 @@ cdef class WebSocketCore:
         """Frame ``message`` (str or bytes-like) and write it: True when nothing waits after
         it (the caller need not wait for window or transport), else False."""
         cdef ProtocolCore c = self._connection
+        self._frame(message)
+        c.flush()
+        if c._paused_writing or c._lost:
+            return False
+        conn = c.conn
+        return not isinstance(conn, H2Core) or (<H2Core>conn)._outgoing_buffered(self.stream_id) == 0
+
+    cdef int _frame(self, message) except -1:
+        # Queue the message's frame on whichever engine carries this WebSocket.
+        cdef ProtocolCore c = self._connection
         if self._close_started or self._closed.done():
             raise self._closed_error()
         conn = c.conn
         if isinstance(conn, H2Core):
             (<H2Core>conn)._send_message(self.stream_id, message)
-            c.flush()
-            if c._paused_writing or c._lost:
-                return False
-            return (<H2Core>conn)._outgoing_buffered(self.stream_id) == 0
-        if c._session is not None:
+        elif c._session is not None:
             c._session._send_message(message)
         else:
             conn.send_message(self.stream_id, message)
-        c.flush()
-        return not (c._paused_writing or c._lost)
+        return 0
 
     cdef int _deliver(self, event) except -1:
         self._messages.append(event)
