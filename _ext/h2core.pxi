@@ -129,6 +129,7 @@ cdef class H2Core:
     cdef public bint _release_on_consume
     cdef public int64_t _conn_recv_window
     cdef public int64_t _conn_recv_release
+    cdef public int64_t _partial_total      # sum of the streams' partial_held
     cdef public int64_t _conn_recv_size     # the connection window we keep topping up to
     cdef public int64_t _stream_recv_size   # our SETTINGS_INITIAL_WINDOW_SIZE
     cdef public int64_t _conn_send_window
@@ -195,6 +196,7 @@ cdef class H2Core:
         self._send_progress += 1
         s._pending_offset = 0
         if s.recv_held + s.partial_held:
+            self._partial_total -= s.partial_held
             self._give_back(None, s.recv_held + s.partial_held)
             s.recv_held = 0
             s.partial_held = 0
@@ -336,6 +338,10 @@ cdef class H2Core:
             held = s._frame_held
             s._frame_held = 0
             self._give_back(s, self._flen - held)
+            if held:
+                # All of the frame may be held: the window it shrank may now be the one a
+                # pending release must reopen (see _give_back).
+                self._update_windows(s)
         if end_stream and s is not None:
             s.remote_ended = True
             self._slow = True
@@ -347,39 +353,52 @@ cdef class H2Core:
     cdef int _hold(self, H2Stream s, int64_t consumed, uint64_t partial_before, bint completed,
                    uint64_t partial_after) except -1:
         # release_on_consume: message bytes are held back until acknowledge().  Bytes of the
-        # message in progress are held too (s.partial_held), unless they reach half the stream
-        # window: then they go back at once, so a message larger than the window still gets
-        # through (and what went back early is credited against its acknowledgement).
+        # message in progress are held too (s.partial_held), unless they pass half the stream
+        # window, or the streams' parts together pass half the connection window: then this
+        # stream's part goes back at once (and what went back early is credited against the
+        # message's acknowledgement).  So a message larger than the window gets through, and
+        # parts of messages on many streams can never fill the connection window between them
+        # (each below its own limit, none could complete).
         cdef int64_t n
         s._frame_held += consumed
         if completed:
             s.ack_credit += <int64_t>partial_before - s.partial_held
             s.recv_held += s.partial_held + consumed - <int64_t>partial_after
+            self._partial_total += <int64_t>partial_after - s.partial_held
             s.partial_held = <int64_t>partial_after
         else:
             s.partial_held += consumed
-        if s.partial_held > (self._stream_recv_size >> 1):
+            self._partial_total += consumed
+        if (s.partial_held > (self._stream_recv_size >> 1)
+                or self._partial_total > (self._conn_recv_size >> 1)):
             n = s.partial_held
             s.partial_held = 0
+            self._partial_total -= n
             self._give_back(s, n)
         return 0
 
     cdef int _give_back(self, H2Stream s, int64_t n) except -1:
-        # n received octets are consumed: let the peer send them again, one WINDOW_UPDATE per
-        # half window for the connection and for the stream (RFC 9113 §6.9).
-        cdef int64_t release
+        # n received octets are consumed: let the peer send them again (RFC 9113 §6.9).
         if n <= 0:
             return 0
         self._conn_recv_release += n
-        if self._conn_recv_release >= (self._conn_recv_size >> 1) or self._conn_recv_window == 0:
-            release = self._conn_recv_release
+        if s is not None and not s.remote_ended:
+            s.recv_release += n
+        return self._update_windows(s)
+
+    cdef int _update_windows(self, H2Stream s) except -1:
+        # One WINDOW_UPDATE per half window, for the connection and for the stream, or sooner
+        # when what is waiting to go back is more than the peer may still send: with bytes held
+        # for the application, a window can run out while less than half of it is released,
+        # and the peer must not be left waiting on a release we sit on.
+        cdef int64_t release = self._conn_recv_release
+        if release and (release >= (self._conn_recv_size >> 1) or release > self._conn_recv_window):
             self._conn_recv_release = 0
             self._conn_recv_window += release
             self._write_window_update(0, release)
         if s is not None and not s.remote_ended:
-            s.recv_release += n
-            if s.recv_release >= (self._stream_recv_size >> 1) or s.recv_window == 0:
-                release = s.recv_release
+            release = s.recv_release
+            if release and (release >= (self._stream_recv_size >> 1) or release > s.recv_window):
                 s.recv_release = 0
                 s.recv_window += release
                 self._write_window_update(s.stream_id, release)

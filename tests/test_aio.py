@@ -70,6 +70,25 @@ def test_many_websockets_on_one_http2_connection(loop_kind):
     run(loop_kind, main())
 
 
+def test_large_messages_on_many_websockets_at_once_over_one_http2_connection(loop_kind):
+    # Eight 1 MiB messages interleaved on one connection: with the default windows, the parts
+    # of messages in progress on eight streams could once fill the whole connection window,
+    # none of them complete, and the connection stalled for good.
+    async def main():
+        async with ws2fast.serve(echo, "127.0.0.1", 0) as server:
+            async with ws2fast.Client(f"http://127.0.0.1:{server.port}") as client:
+                sockets = [await client.websocket(f"/{i}") for i in range(8)]
+                payloads = [os.urandom(1 << 20) for _ in sockets]
+
+                async def one(ws, payload):
+                    for _ in range(3):
+                        await ws.send(payload)
+                        assert await ws.recv() == payload
+
+                await asyncio.wait_for(asyncio.gather(*map(one, sockets, payloads)), 20)
+    run(loop_kind, main(), timeout=40)
+
+
 def test_plain_requests_beside_websockets_on_both_versions(loop_kind):
     async def main():
         def page(request):

@@ -9,6 +9,8 @@ import os
 import h2.errors
 import h2.events
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.h2peer import H2Peer, pump
 from ws2fast import Config, H2Connection
@@ -250,3 +252,98 @@ def test_flow_control_with_small_windows_delivers_everything():
     assert ours.outgoing_buffered(sid) == 0
     peer.send_message(sid, big)
     assert [e.data for e in _messages(pump(ours, peer))] == [big]
+
+
+# -- release_on_consume: any mix of windows, streams and interleaving makes progress -------------
+
+class _RoundRobinPeer(H2Peer):
+    """An h2 client that interleaves its streams' DATA ``chunk`` octets at a time (as browsers
+    do), so several WebSockets can each hold part of a message at once."""
+
+    chunk = 16384
+
+    def flush(self) -> None:
+        moved = True
+        while moved:
+            moved = False
+            for sid, buf in list(self._outgoing.items()):
+                window = min(self.conn.local_flow_control_window(sid), self.chunk,
+                             self.conn.max_outbound_frame_size)
+                if window > 0 and buf:
+                    self.conn.send_data(sid, bytes(buf[:window]))
+                    del buf[:window]
+                    moved = True
+                if not buf:
+                    del self._outgoing[sid]
+
+
+def _release_on_consume_server(config: Config, streams: int, chunk: int):
+    ours = H2Connection(client_side=False, config=config)
+    ours.initiate()
+    peer = _RoundRobinPeer(client_side=True)
+    peer.chunk = chunk
+    pump(ours, peer)
+    sids = []
+    for _ in range(streams):
+        sid = peer.conn.get_next_available_stream_id()
+        peer.conn.send_headers(sid, [
+            (b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"https"),
+            (b":path", b"/"), (b":authority", b"example.test"), (b"sec-websocket-version", b"13"),
+        ])
+        sids.append(sid)
+    pump(ours, peer)
+    for sid in sids:
+        ours.accept_websocket(sid)
+        peer.attach(sid)
+    pump(ours, peer)
+    return ours, peer, sids
+
+
+def _pump_acknowledging(ours, peer, lag: int, rounds: int = 100_000) -> list:
+    """pump(), with an application that takes (acknowledges) every message ``lag`` rounds after
+    it arrived."""
+    got, untaken = [], []
+    for _ in range(rounds):
+        peer.flush()
+        if untaken and (len(untaken) > lag or not lag):
+            event = untaken.pop(0)
+            ours.acknowledge(event.stream_id, event.wire_size)
+        a = ours.data_to_send()
+        if a:
+            peer.receive(a)
+        b = peer.conn.data_to_send()
+        if b:
+            for event in ours.receive_data(b):
+                if isinstance(event, (TextMessage, BinaryMessage)):
+                    got.append(event)
+                    untaken.append(event)
+        if not a and not b:
+            if not untaken:
+                return got
+            lag = 0                             # the application catches up
+    raise AssertionError("the two sides never went quiet")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conn_window=st.integers(65535, 200_000), stream_share=st.sampled_from([1, 2, 4, 8]),
+       streams=st.integers(1, 5), chunk=st.integers(500, 20_000),
+       sizes=st.lists(st.integers(0, 400_000), min_size=1, max_size=4), lag=st.integers(0, 3),
+       data=st.data())
+def test_release_on_consume_never_stalls_when_every_message_is_taken(
+        conn_window, stream_share, streams, chunk, sizes, lag, data):
+    # Messages held until acknowledged, parts of messages held while they arrive: whatever the
+    # windows (a stream's as large as the connection's included) and however the peer
+    # interleaves its streams, an application that takes every message (at once, or a few
+    # round trips later) gets every message.
+    config = Config(release_on_consume=True, connection_window_size=conn_window,
+                    initial_window_size=conn_window // stream_share, max_message_size=None)
+    ours, peer, sids = _release_on_consume_server(config, streams, chunk)
+    sent = {}
+    for sid in sids:
+        sent[sid] = [bytes([sid]) * n for n in data.draw(st.permutations(sizes))]
+        for message in sent[sid]:
+            peer.send_ws(sid, peer.ws[sid].send_data(message, fin=True))
+    got = _pump_acknowledging(ours, peer, lag)
+    for sid in sids:
+        assert [e.data for e in got if e.stream_id == sid] == sent[sid], f"stream {sid} stalled"
+    assert all(s.recv_held == 0 and s.partial_held == 0 for s in ours.streams.values())
