@@ -131,10 +131,15 @@ cdef class ProtocolCore:
         return self._view
 
     def buffer_updated(self, Py_ssize_t nbytes):
+        self._bytes_in(nbytes)
+
+    cdef int _bytes_in(self, Py_ssize_t nbytes) except -1:
+        # nbytes were read into _view (by asyncio's transport, or by SocketTransport directly)
         if self.conn is None:
             self._sniff(self._view[:nbytes])        # decides the protocol, then _received
         else:
             self._received(self._view[:nbytes])
+        return 0
 
     cpdef _received(self, data):
         """Feed bytes to the connection, hand out its events, write what it answered."""

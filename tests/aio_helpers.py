@@ -1,5 +1,6 @@
-"""Helpers for the asyncio tests: both event loops (asyncio's and uvloop's), a bounded runner,
-and a self-signed certificate for TLS on 127.0.0.1."""
+"""Helpers for the asyncio tests: the event loops (asyncio's, uvloop's, and asyncio's with
+ws2fast's compiled socket transport for cleartext connections), a bounded runner, and a
+self-signed certificate for TLS on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-LOOPS = ["asyncio", "uvloop"]
+LOOPS = ["asyncio", "uvloop", "native"]
 
 
 def new_loop(kind: str) -> asyncio.AbstractEventLoop:
@@ -26,9 +27,19 @@ def new_loop(kind: str) -> asyncio.AbstractEventLoop:
 def run(kind: str, coro: Awaitable[Any], timeout: float = 30.0) -> Any:
     """Run ``coro`` on a fresh loop of ``kind``, bounded in time; check nothing was left."""
     loop = new_loop(kind)
+    # "native": asyncio's loop, with Config.native_transport left at None so the environment
+    # turns ws2fast's SocketTransport on for every cleartext connection the test makes
+    saved = os.environ.get("WS2FAST_NATIVE_TRANSPORT")
+    if kind == "native":
+        os.environ["WS2FAST_NATIVE_TRANSPORT"] = "1"
     try:
         return loop.run_until_complete(asyncio.wait_for(coro, timeout))
     finally:
+        if kind == "native":
+            if saved is None:
+                del os.environ["WS2FAST_NATIVE_TRANSPORT"]
+            else:
+                os.environ["WS2FAST_NATIVE_TRANSPORT"] = saved
         pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
         for task in pending:
             task.cancel()

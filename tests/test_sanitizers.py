@@ -20,7 +20,7 @@ GROUPS = {
     "http2": ["test_frames", "test_hpack", "test_h2connection", "test_rfc9113", "test_rfc8441", "test_floods"],
     "websocket": ["test_wsframes", "test_wsframes_differential", "test_rfc6455", "test_deflate",
                   "test_h1connection", "test_exceptions", "test_leaks"],
-    "asyncio": ["test_aio", "test_interacting_stacks", "test_faults", "test_attacks"],
+    "asyncio": ["test_aio", "test_interacting_stacks", "test_faults", "test_attacks", "test_transport"],
 }
 
 

@@ -118,6 +118,11 @@ class Config:
     ping_interval: float | None = 20.0
     #: asyncio layer: fail the WebSocket (1011) / drop the connection when the answer takes longer.
     ping_timeout: float | None = 20.0
+    #: asyncio layer, cleartext TCP on a selector loop (asyncio's own, not uvloop, not TLS):
+    #: use ws2fast's compiled socket transport instead of asyncio's, whose read and write paths
+    #: run in Python.  None: the environment decides (``WS2FAST_NATIVE_TRANSPORT=1`` turns it
+    #: on), else off for now.
+    native_transport: bool | None = None
     #: Closed stream ids remembered (to tell "closed" from "never opened").
     max_closed_streams_remembered: int = 2048
 
@@ -170,6 +175,8 @@ class Config:
         _check_range("compression_window_bits", self.compression_window_bits, 9, 15)
         _check_range("max_continuation_frames", self.max_continuation_frames, 0, 2**31)
         _check_range("max_queued_messages", self.max_queued_messages, 1, 2**31)
+        if self.native_transport is not None and not isinstance(self.native_transport, bool):
+            raise TypeError(f"native_transport must be a bool or None, not {type(self.native_transport).__name__}")
         for f in fields(self):
             if f.name.endswith("_limit"):
                 value = getattr(self, f.name)

@@ -21,6 +21,7 @@ from ..config import Config
 from ..errors import SettingCode
 from ..exceptions import HandshakeFailed
 from .connection import Connection
+from .transport import native_transport_applies, open_native_connection
 from .websocket import WebSocket
 
 __all__ = ["connect", "Client"]
@@ -40,9 +41,13 @@ async def _open_connection(host: str, port: int, *, secure: bool, ssl: Any, http
     if secure:
         kwargs["ssl"] = _context(ssl, alpn or ["h2", "http/1.1"])
         kwargs["server_hostname"] = server_hostname or host
-    _, conn = await loop.create_connection(
-        lambda: Connection(client_side=True, config=config, owner=owner, max_queue=max_queue,
-                           http2=None if secure else bool(http2)), host, port, **kwargs)
+    def factory() -> Connection:
+        return Connection(client_side=True, config=config, owner=owner, max_queue=max_queue,
+                          http2=None if secure else bool(http2))
+
+    if not secure and native_transport_applies(loop, config, None):
+        return await open_native_connection(factory, host, port)
+    _, conn = await loop.create_connection(factory, host, port, **kwargs)
     return conn
 
 

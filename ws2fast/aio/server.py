@@ -25,6 +25,7 @@ from ..config import Config
 from ..events import RequestReceived, WebSocketRequested
 from ..exceptions import ConnectionClosed
 from .connection import Connection
+from .transport import NativeServer, native_transport_applies
 from .websocket import WebSocket, WebSocketListener
 
 __all__ = ["serve", "Server", "Request", "Accept", "Reject"]
@@ -95,7 +96,7 @@ class Server:
 
     def __init__(self, options: _Options) -> None:
         self._options = options
-        self._server: asyncio.base_events.Server | None = None
+        self._server: asyncio.base_events.Server | NativeServer | None = None
         self.connections: set[Connection] = set()
         self._closing = False
 
@@ -237,7 +238,10 @@ class Server:
 
     async def start(self, host: str | None, port: int, ssl: ssl_module.SSLContext | None, **kwargs: Any) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._make_connection, host, port, ssl=ssl, **kwargs)
+        if native_transport_applies(loop, self._options.config, ssl):
+            self._server = await NativeServer.start(self._make_connection, host, port, **kwargs)
+        else:
+            self._server = await loop.create_server(self._make_connection, host, port, ssl=ssl, **kwargs)
 
     def close(self, code: int = 1001) -> None:
         """Stop accepting; close every WebSocket with 1001 and send GOAWAY on HTTP/2
