@@ -1,5 +1,5 @@
-# A compiled socket transport for cleartext TCP on asyncio's selector loops (opt-in:
-# Config.native_transport, or WS2FAST_NATIVE_TRANSPORT=1).
+# A compiled socket transport for cleartext TCP on asyncio's selector loops (the default;
+# Config.native_transport=False, or WS2FAST_NATIVE_TRANSPORT=0, keeps asyncio's).
 #
 # asyncio's own _SelectorSocketTransport runs its read and write paths in Python: per read,
 # _read_ready__get_buffer calls get_buffer(), sock.recv_into() and buffer_updated() through
@@ -48,8 +48,8 @@ cdef inline bint _would_block(int err) nogil:
 cdef class SocketTransport:
     """A transport for one connected, non-blocking TCP socket and one ws2fast protocol.
 
-    Made by the asyncio layer (``ws2fast.aio``) when ``Config.native_transport`` is on and the
-    loop is a selector loop; the protocol's ``connection_made`` is called by whoever made it,
+    Made by the asyncio layer (``ws2fast.aio``) for cleartext connections on a selector loop
+    (unless ``Config.native_transport`` is False); the protocol's ``connection_made`` is called by whoever made it,
     then :meth:`_start` begins reading.
     """
     cdef object _loop

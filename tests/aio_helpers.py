@@ -1,6 +1,6 @@
-"""Helpers for the asyncio tests: the event loops (asyncio's, uvloop's, and asyncio's with
-ws2fast's compiled socket transport for cleartext connections), a bounded runner, and a
-self-signed certificate for TLS on 127.0.0.1."""
+"""Helpers for the asyncio tests: the event loops (asyncio's, where cleartext connections run on
+ws2fast's compiled socket transport by default; uvloop's; and asyncio's with its own transports,
+"asyncio-transport"), a bounded runner, and a self-signed certificate for TLS on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-LOOPS = ["asyncio", "uvloop", "native"]
+LOOPS = ["asyncio", "uvloop", "asyncio-transport"]
 
 
 def new_loop(kind: str) -> asyncio.AbstractEventLoop:
@@ -27,15 +27,15 @@ def new_loop(kind: str) -> asyncio.AbstractEventLoop:
 def run(kind: str, coro: Awaitable[Any], timeout: float = 30.0) -> Any:
     """Run ``coro`` on a fresh loop of ``kind``, bounded in time; check nothing was left."""
     loop = new_loop(kind)
-    # "native": asyncio's loop, with Config.native_transport left at None so the environment
-    # turns ws2fast's SocketTransport on for every cleartext connection the test makes
+    # "asyncio-transport": asyncio's loop, with Config.native_transport left at None so the
+    # environment keeps asyncio's own transports for every connection the test makes
     saved = os.environ.get("WS2FAST_NATIVE_TRANSPORT")
-    if kind == "native":
-        os.environ["WS2FAST_NATIVE_TRANSPORT"] = "1"
+    if kind == "asyncio-transport":
+        os.environ["WS2FAST_NATIVE_TRANSPORT"] = "0"
     try:
         return loop.run_until_complete(asyncio.wait_for(coro, timeout))
     finally:
-        if kind == "native":
+        if kind == "asyncio-transport":
             if saved is None:
                 del os.environ["WS2FAST_NATIVE_TRANSPORT"]
             else:

@@ -9,8 +9,8 @@ from tests.aio_helpers import LOOPS, make_certificate
 
 @pytest.fixture(params=LOOPS)
 def loop_kind(request):
-    """Each asyncio test runs on asyncio's loop, on uvloop's, and on asyncio's with ws2fast's
-    compiled socket transport ("native")."""
+    """Each asyncio test runs on asyncio's loop (with ws2fast's socket transport, the default),
+    on uvloop's, and on asyncio's with asyncio's own transports ("asyncio-transport")."""
     return request.param
 
 

@@ -2,8 +2,8 @@
 over real TCP sockets on 127.0.0.1, against the rules asyncio's own transports keep: reads in
 order into the protocol's buffer, write buffering with pause_writing/resume_writing at the water
 marks, pause/resume reading, EOF both ways (eof_received, write_eof), close() flushing, abort()
-dropping, errors, and connection_lost exactly once.  The whole asyncio suite also runs on it
-(the "native" loop kind)."""
+dropping, errors, and connection_lost exactly once.  The whole asyncio suite runs on it too
+(asyncio's loop uses it by default; the "asyncio-transport" loop kind runs asyncio's own)."""
 
 from __future__ import annotations
 
@@ -281,12 +281,38 @@ def test_native_transport_applies_only_to_cleartext_on_selector_loops(monkeypatc
     async def main():
         loop = asyncio.get_running_loop()
         monkeypatch.delenv("WS2FAST_NATIVE_TRANSPORT", raising=False)
+        assert native_transport_applies(loop, None, None)                # the default
+        assert native_transport_applies(loop, Config(), None)
+        assert not native_transport_applies(loop, Config(), object())   # TLS
+        assert not native_transport_applies(loop, Config(native_transport=False), None)
+        monkeypatch.setenv("WS2FAST_NATIVE_TRANSPORT", "0")
         assert not native_transport_applies(loop, None, None)
         assert native_transport_applies(loop, Config(native_transport=True), None)
-        assert not native_transport_applies(loop, Config(native_transport=True), object())   # TLS
-        monkeypatch.setenv("WS2FAST_NATIVE_TRANSPORT", "1")
-        assert native_transport_applies(loop, None, None)
-        assert not native_transport_applies(loop, Config(native_transport=False), None)
     run("asyncio", main())
     with pytest.raises(TypeError, match="native_transport"):
         Config(native_transport="yes")
+
+
+def test_which_transport_each_loop_and_scheme_gets(loop_kind, certificate):
+    import ws2fast
+    from tests.aio_helpers import client_context, server_context
+
+    async def echo(ws):
+        async for message in ws:
+            await ws.send(message)
+
+    async def main():
+        ours = loop_kind == "asyncio"
+        async with ws2fast.serve(echo, "127.0.0.1", 0) as plain, \
+                ws2fast.serve(echo, "127.0.0.1", 0, ssl=server_context(*certificate)) as tls:
+            assert isinstance(plain._server, NativeServer) is ours
+            assert not isinstance(tls._server, NativeServer)
+            for http2 in (True, False):
+                async with ws2fast.connect(f"ws://127.0.0.1:{plain.port}/", http2=http2) as ws:
+                    assert (type(ws._connection.transport) is SocketTransport) is ours
+                    await ws.send("through")
+                    assert await ws.recv() == "through"
+            async with ws2fast.connect(f"wss://127.0.0.1:{tls.port}/", ssl=client_context(certificate[0])) as ws:
+                assert type(ws._connection.transport) is not SocketTransport
+                assert await ws.send("tls") is None and await ws.recv() == "tls"
+    run(loop_kind, main())

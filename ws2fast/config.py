@@ -120,8 +120,7 @@ class Config:
     ping_timeout: float | None = 20.0
     #: asyncio layer, cleartext TCP on a selector loop (asyncio's own, not uvloop, not TLS):
     #: use ws2fast's compiled socket transport instead of asyncio's, whose read and write paths
-    #: run in Python.  None: the environment decides (``WS2FAST_NATIVE_TRANSPORT=1`` turns it
-    #: on), else off for now.
+    #: run in Python.  None: on, unless the environment says ``WS2FAST_NATIVE_TRANSPORT=0``.
     native_transport: bool | None = None
     #: Closed stream ids remembered (to tell "closed" from "never opened").
     max_closed_streams_remembered: int = 2048

@@ -1,4 +1,6 @@
-"""Cleartext TCP through ws2fast's compiled socket transport (``Config.native_transport``).
+"""Cleartext TCP through ws2fast's compiled socket transport (``Config.native_transport``, on
+by default; ``WS2FAST_NATIVE_TRANSPORT=0`` turns it off where the Config leaves it to the
+environment).
 
 On asyncio's selector loops, :class:`ws2fast._core.SocketTransport` replaces asyncio's
 ``_SelectorSocketTransport`` for connections this package makes or accepts: the same transport
@@ -34,7 +36,7 @@ def native_transport_applies(loop: asyncio.AbstractEventLoop, config: Config | N
     """Whether a cleartext connection on ``loop`` uses :class:`SocketTransport`."""
     wanted = config.native_transport if config is not None else None
     if wanted is None:
-        wanted = os.environ.get("WS2FAST_NATIVE_TRANSPORT", "") not in ("", "0")
+        wanted = os.environ.get("WS2FAST_NATIVE_TRANSPORT", "1") != "0"
     return bool(wanted) and not ssl and isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop)
 
 
