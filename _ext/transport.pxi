@@ -67,6 +67,7 @@ cdef class SocketTransport:
     cdef bint _started
     cdef bint _writing                  # the writer is registered
     cdef bint _eof                      # write_eof() was called
+    cdef bint _at_eof                   # the peer's EOF came: nothing more to read
     cdef bint _protocol_paused          # pause_writing() was called, resume_writing() not yet
     cdef dict _extra
 
@@ -120,6 +121,7 @@ cdef class SocketTransport:
             self._fatal(OSError(err, _os.strerror(err)), None)
 
     cdef _read_eof(self):
+        self._at_eof = True
         if self._reading:
             self._reading = False
             self._loop.remove_reader(self._fd)
@@ -139,7 +141,7 @@ cdef class SocketTransport:
 
     def resume_reading(self):
         self._want_read = True
-        if self._started and not self._closing and not self._reading:
+        if self._started and not self._closing and not self._reading and not self._at_eof:
             self._reading = True
             self._loop.add_reader(self._fd, self._read_ready)
 
@@ -293,6 +295,8 @@ cdef class SocketTransport:
             self._sock.close()
             self._sock = None
             self._extra.pop("socket", None)
+            self._protocol = None               # no cycle with the protocol left to collect
+            self._core = None
 
     # -- the rest of asyncio.Transport -----------------------------------------------------
 

@@ -174,6 +174,7 @@ def test_connection_lost_runs_once_on_a_later_loop_turn_and_the_socket_closes():
         assert protocol.calls == ["made", "lost"]
         assert sock.fileno() == -1
         assert transport.get_extra_info("socket") is None
+        assert transport.get_protocol() is None        # the cycle with the protocol is broken
         theirs.close()
     run("asyncio", main())
 
@@ -188,6 +189,10 @@ def test_eof_received_returning_true_keeps_the_write_side_open():
                 break
             await asyncio.sleep(0.01)
         assert protocol.calls == ["made", "eof"] and not transport.is_closing()
+        transport.pause_reading()
+        transport.resume_reading()                  # nothing more to read: no second EOF
+        await asyncio.sleep(0.05)
+        assert protocol.calls == ["made", "eof"] and not transport.is_reading()
         transport.write(b"answer after their EOF")
         transport.close()
         assert await asyncio.wait_for(_read_all(theirs), 5) == b"answer after their EOF"
