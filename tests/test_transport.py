@@ -321,3 +321,25 @@ def test_which_transport_each_loop_and_scheme_gets(loop_kind, certificate):
                 assert type(ws._connection.transport) is not SocketTransport
                 assert await ws.send("tls") is None and await ws.recv() == "tls"
     run(loop_kind, main())
+
+
+def test_native_server_listens_on_several_hosts_and_leaves_other_options_to_asyncio():
+    import ws2fast
+
+    async def echo(ws):
+        async for message in ws:
+            await ws.send(message)
+
+    async def main():
+        server = await NativeServer.start(Recorder, ["127.0.0.1", "127.0.0.2", "127.0.0.1"], 0)
+        assert sorted(s.getsockname()[0] for s in server.sockets) == ["127.0.0.1", "127.0.0.2"]
+        server.close()
+        await server.wait_closed()
+        async with ws2fast.serve(echo, "127.0.0.1", 0, backlog=10) as native:
+            assert isinstance(native._server, NativeServer)
+        async with ws2fast.serve(echo, "127.0.0.1", 0, family=socket.AF_INET) as other:
+            assert not isinstance(other._server, NativeServer)      # asyncio's, with its option
+            async with ws2fast.connect(f"ws://127.0.0.1:{other.port}/") as ws:
+                await ws.send("via asyncio's server")
+                assert await ws.recv() == "via asyncio's server"
+    run("asyncio", main())

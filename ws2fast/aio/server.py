@@ -238,7 +238,7 @@ class Server:
 
     async def start(self, host: str | None, port: int, ssl: ssl_module.SSLContext | None, **kwargs: Any) -> None:
         loop = asyncio.get_running_loop()
-        if native_transport_applies(loop, self._options.config, ssl):
+        if native_transport_applies(loop, self._options.config, ssl) and set(kwargs) <= NativeServer.OPTIONS:
             self._server = await NativeServer.start(self._make_connection, host, port, **kwargs)
         else:
             self._server = await loop.create_server(self._make_connection, host, port, ssl=ssl, **kwargs)

@@ -17,7 +17,7 @@ import errno
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._core import ProtocolCore, SocketTransport
@@ -81,6 +81,10 @@ class NativeServer:
     """Listening sockets whose connections get :class:`SocketTransport`: ``sockets``,
     ``close()``, ``wait_closed()``, ``serve_forever()`` as on ``asyncio.Server``."""
 
+    #: the ``loop.create_server`` keywords :meth:`start` takes (with others, the caller keeps
+    #: asyncio's server)
+    OPTIONS = frozenset({"sock", "backlog", "reuse_address", "reuse_port"})
+
     def __init__(self, loop: asyncio.AbstractEventLoop, factory: Callable[[], ProtocolCore],
                  sockets: list[socket.socket]) -> None:
         self._loop = loop
@@ -93,13 +97,20 @@ class NativeServer:
             loop.add_reader(sock.fileno(), self._accept, sock)
 
     @classmethod
-    async def start(cls, factory: Callable[[], ProtocolCore], host: str | None, port: int, *,
+    async def start(cls, factory: Callable[[], ProtocolCore], host: str | Sequence[str] | None, port: int, *,
                     sock: socket.socket | None = None, backlog: int = _BACKLOG,
                     reuse_address: bool | None = None, reuse_port: bool | None = None) -> NativeServer:
+        """Listen on every address of ``host`` (a name, several, or None for all interfaces)
+        at ``port``, or on ``sock``; as ``loop.create_server`` does."""
         loop = asyncio.get_running_loop()
         if sock is not None:
             return cls(loop, factory, [sock])
-        infos = await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        hosts = [host or None] if host is None or isinstance(host, str) else list(host)
+        infos = []
+        for name in hosts:
+            infos += await loop.getaddrinfo(name, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        if not infos:
+            raise OSError(f"getaddrinfo({host!r}) returned no addresses")
         sockets: list[socket.socket] = []
         try:
             for family, kind, proto, _, address in dict.fromkeys(infos):
