@@ -36,6 +36,17 @@ def _payloads():
         yield ("é" * (size // 2) + "a" * (size % 2)) if i % 2 else os.urandom(size)
 
 
+def _extended_connect(peer: H2Peer, path: str, extra: tuple[tuple[bytes, bytes], ...] = ()) -> int:
+    """The h2 client asks for a WebSocket on a new stream (RFC 8441); returns its id."""
+    sid = peer.conn.get_next_available_stream_id()
+    peer.conn.send_headers(sid, [
+        (b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"https"),
+        (b":path", path.encode()), (b":authority", b"example.test"), (b"sec-websocket-version", b"13"),
+        *extra,
+    ])
+    return sid
+
+
 def _server_with_h2_client(streams: int = 3):
     ours = H2Connection(client_side=False)
     ours.initiate()
@@ -43,13 +54,8 @@ def _server_with_h2_client(streams: int = 3):
     pump(ours, peer)
     requested = []
     for i in range(streams):
-        sid = peer.conn.get_next_available_stream_id()
-        peer.conn.send_headers(sid, [
-            (b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"https"),
-            (b":path", f"/room/{i}".encode()), (b":authority", b"example.test"),
-            (b"sec-websocket-version", b"13"), (b"sec-websocket-protocol", b"chat, superchat"),
-            (b"origin", b"https://example.test"),
-        ])
+        sid = _extended_connect(peer, f"/room/{i}", ((b"sec-websocket-protocol", b"chat, superchat"),
+                                                     (b"origin", b"https://example.test")))
         requested.append(sid)
     events = pump(ours, peer)
     asks = [e for e in events if isinstance(e, WebSocketRequested)]
@@ -285,12 +291,7 @@ def _release_on_consume_server(config: Config, streams: int, chunk: int):
     pump(ours, peer)
     sids = []
     for _ in range(streams):
-        sid = peer.conn.get_next_available_stream_id()
-        peer.conn.send_headers(sid, [
-            (b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"https"),
-            (b":path", b"/"), (b":authority", b"example.test"), (b"sec-websocket-version", b"13"),
-        ])
-        sids.append(sid)
+        sids.append(_extended_connect(peer, "/"))
     pump(ours, peer)
     for sid in sids:
         ours.accept_websocket(sid)
