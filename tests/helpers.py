@@ -12,14 +12,16 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-VECTORS = pathlib.Path(os.environ.get("WS2FAST_VECTORS", ROOT.parent / "shared" / "vectors"))
+# The public test vectors the suite needs are carried in tests/vectors/ (with their source and
+# licence); $WS2FAST_VECTORS points the suite at another copy.
+VECTORS = pathlib.Path(os.environ.get("WS2FAST_VECTORS", ROOT / "tests" / "vectors"))
 
 
 def vectors_dir(*parts: str) -> pathlib.Path:
-    """A folder of the shared test vectors, or a skip (a failure in CI) when it is missing."""
+    """A folder of the test vectors, or a skip (a failure in CI) when it is missing."""
     path = VECTORS.joinpath(*parts)
     if not path.is_dir():
-        pytest.skip(f"test vectors not found at {path} (set WS2FAST_VECTORS)")
+        pytest.skip(f"test vectors not found at {path} (unset WS2FAST_VECTORS to use tests/vectors)")
     return path
 
 
