@@ -252,12 +252,37 @@ def test_s5_orderly_close_is_close_handshake_then_end_stream_both_ways():
     open_websocket(peer, 1)
     events = peer.send(peer.ws(1, 8, b"\x03\xe8"))
     assert WebSocketClosed(1, 1000, "", None) in events
-    (echo,) = [f for f in peer.read() if isinstance(f, hf.DataFrame)]
+    frames = peer.read()
+    (echo,) = [f for f in frames if isinstance(f, hf.DataFrame)]
     assert echo.data == b"\x88\x02\x03\xe8" and "END_STREAM" in echo.flags
-    assert 1 in peer.ours.streams               # until the client ends its side
-    peer.send(peer.data(1, b"", end_stream=True))
-    assert 1 not in peer.ours.streams
+    assert rst(frames) == {}
+    # The handshake is complete both ways and our side is ended: the stream waits for the
+    # client's END_STREAM, but it no longer holds a concurrency slot.
+    assert 1 in peer.ours.streams and peer.ours.closing_streams == 1
+    assert peer.send(peer.data(1, b"", end_stream=True)) == []
+    assert 1 not in peer.ours.streams and peer.ours.closing_streams == 0
     assert rst(peer.read()) == {}
+    # A client that ends its side with its Close leaves nothing waiting.
+    open_websocket(peer, 3)
+    peer.send(peer.ws(3, 8, b"\x03\xe8", end_stream=True))
+    frames = peer.read()
+    assert rst(frames) == {} and 3 not in peer.ours.streams
+    assert ["END_STREAM" in f.flags for f in frames if isinstance(f, hf.DataFrame)] == [True]
+
+
+def test_s5_server_initiated_close_frees_the_slot_when_the_client_answers():
+    peer = server_pair(Config(max_concurrent_streams=1))
+    open_websocket(peer, 1)
+    peer.ours.close_websocket(1, 1001, "going away")
+    (close,) = [f for f in peer.read() if isinstance(f, hf.DataFrame)]
+    assert "END_STREAM" not in close.flags and peer.ours.closing_streams == 0
+    events = peer.send(peer.ws(1, 8, b"\x03\xe9"))                  # the client's Close only
+    assert [e for e in events if isinstance(e, WebSocketClosed)] == [WebSocketClosed(1, 1001, "", None)]
+    frames = peer.read()
+    assert ["END_STREAM" in f.flags for f in frames if isinstance(f, hf.DataFrame)] == [True]
+    assert peer.ours.closing_streams == 1
+    open_websocket(peer, 3)                           # the only slot is free again
+    _echo_works(peer, 3)
 
 
 def test_s5_abort_is_rst_stream_cancel():
@@ -290,10 +315,12 @@ def test_s5_data_on_a_closed_websocket_stream_is_answered_and_affects_nothing_el
 
 
 def test_s5_browser_that_never_ends_its_side_does_not_exhaust_streams():
-    # One major browser sends its Close without END_STREAM and then nothing.  Each such stream
-    # is reset after the close timeout, so thousands of WebSockets fit through 10 slots.
+    # One major browser sends its Close without END_STREAM and then nothing.  Such a stream
+    # stops holding a slot as soon as the server's Close and END_STREAM are out, not after the
+    # close timeout (never reached here: the clock stands still), so 3,000 fit through 10
+    # slots; past 10 of them waiting, the oldest is reset with NO_ERROR (RFC 9113 §8.1).
     now = [0.0]
-    config = Config(max_concurrent_streams=10, close_timeout=1.0, clock=lambda: now[0])
+    config = Config(max_concurrent_streams=10, close_timeout=600.0, clock=lambda: now[0])
     peer = server_pair(config)
     refused = 0
     resets: dict[int, int] = {}
@@ -306,33 +333,36 @@ def test_s5_browser_that_never_ends_its_side_does_not_exhaust_streams():
         peer.ours.accept_websocket(sid)
         events = peer.send(peer.ws(sid, 8, b"\x03\xe8"))
         assert WebSocketClosed(sid, 1000, "", None) in events
-        if i % 5 == 4:
-            now[0] += 1.5
-            peer.ours.handle_timeouts()
         frames = peer.read()
         assert goaway(frames) == []
         resets.update(rst(frames))
     assert refused == 0
-    now[0] += 1.5
-    peer.ours.handle_timeouts()
+    assert peer.ours.closing_streams == 10 and len(peer.ours.streams) == 10
+    assert peer.ours.handle_timeouts() == []
+    assert len(resets) == 2990 and set(resets.values()) == {ErrorCode.NO_ERROR}
+    now[0] += 600.0                                   # the close timeout frees the rest
+    assert peer.ours.handle_timeouts() == []
     resets.update(rst(peer.read()))
-    assert peer.ours.streams == {}
-    assert len(resets) == 3000 and set(resets.values()) == {ErrorCode.CANCEL}
+    assert len(resets) == 3000 and set(resets.values()) == {ErrorCode.NO_ERROR}
+    assert peer.ours.streams == {} and peer.ours.streams_reset_after_close == 3000
 
 
-def test_s5_lingering_closed_websockets_hold_their_slots_until_the_timeout():
-    # The other half of the test above: without the timeout the slots would stay taken.
+def test_s5_unanswered_close_holds_its_slot_until_the_timeout():
+    # A server-initiated close that the client never answers is not complete: the stream keeps
+    # its slot until Config.close_timeout, then it is reset (CANCEL).
     now = [0.0]
     peer = server_pair(Config(max_concurrent_streams=2, close_timeout=1.0, clock=lambda: now[0]))
     for sid in (1, 3):
         open_websocket(peer, sid)
-        peer.send(peer.ws(sid, 8, b"\x03\xe8"))
+        peer.ours.close_websocket(sid, 1001)
     peer.send(peer.headers(5, CONNECT))
     assert rst(peer.read()) == {5: ErrorCode.REFUSED_STREAM}
     now[0] += 0.5
     assert peer.ours.handle_timeouts() == []
     now[0] += 0.6
-    peer.ours.handle_timeouts()
+    events = peer.ours.handle_timeouts()
+    assert [(e.stream_id, e.code, e.reset_code) for e in events] == [(1, 1006, ErrorCode.CANCEL),
+                                                                      (3, 1006, ErrorCode.CANCEL)]
     assert rst(peer.read()) == {1: ErrorCode.CANCEL, 3: ErrorCode.CANCEL}
     open_websocket(peer, 7)
     _echo_works(peer, 7)

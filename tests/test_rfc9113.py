@@ -863,3 +863,194 @@ def test_connection_our_smaller_initial_window_applies_only_once_acknowledged():
     assert [type(e) for e in events][-1] is DataReceived and rst(peer.read()) == {}
     peer.send(peer.settings(ack=True), peer.headers(3, post))
     _stream_error(peer, 3, FLOW_CONTROL_ERROR, peer.data(3, b"x" * 1001))
+
+
+# §6.9.2: a raised window resumes what waits behind it -------------------------------------------
+
+def _data(frames: list) -> list[bytes]:
+    return [bytes(f.data) for f in frames if isinstance(f, hf.DataFrame)]
+
+
+def test_connection_raising_initial_window_from_zero_resumes_a_queued_body():
+    # The h2 client's sequence from the bug report: INITIAL_WINDOW_SIZE 0, GET, then 1.
+    peer = server_pair(INITIAL_WINDOW_SIZE=0)
+    peer.send(peer.headers(1, GET, end_stream=True))
+    peer.ours.send_response(1, 200, [(b"content-type", b"text/plain")], b"hello")
+    frames = peer.read()
+    assert status(frames, 1) == [b"200"] and _data(frames) == []
+    peer.send(peer.settings(INITIAL_WINDOW_SIZE=1))
+    frames = peer.read()
+    assert _data(frames) == [b"h"]
+    peer.send(peer.settings(INITIAL_WINDOW_SIZE=5))               # +4 for every stream
+    frames = peer.read()
+    assert _data(frames) == [b"ello"]
+    assert ["END_STREAM" in f.flags for f in frames if isinstance(f, hf.DataFrame)] == [True]
+    assert peer.ours.streams == {}
+
+
+def test_connection_raising_initial_window_from_zero_resumes_queued_websocket_messages():
+    peer = server_pair(INITIAL_WINDOW_SIZE=0)
+    open_websocket(peer, 1)
+    peer.ours.send_message(1, "ab")
+    peer.ours.send_message(1, "cd")
+    assert _data(peer.read()) == [] and peer.ours.outgoing_buffered(1) == 8
+    peer.send(peer.settings(INITIAL_WINDOW_SIZE=1))
+    assert _data(peer.read()) == [b"\x81"]
+    peer.send(hf.WindowUpdateFrame(1, window_increment=7))
+    assert _data(peer.read()) == [b"\x02ab\x81\x02cd"]
+    assert peer.ours.outgoing_buffered(1) == 0
+
+
+def test_connection_window_update_on_the_connection_resumes_queued_data():
+    peer = server_pair(INITIAL_WINDOW_SIZE=2**20)
+    peer.send(peer.headers(1, GET, end_stream=True))
+    peer.ours.send_response(1, 200, [], b"x" * 70000)
+    assert sum(map(len, _data(peer.read()))) == 65535            # the connection window
+    peer.send(hf.WindowUpdateFrame(0, window_increment=10))
+    assert _data(peer.read()) == [b"x" * 10]
+    peer.send(hf.WindowUpdateFrame(0, window_increment=10000))
+    frames = peer.read()
+    assert _data(frames) == [b"x" * (70000 - 65545)] and "END_STREAM" in frames[-1].flags
+
+
+# §5.1 "closed": frames after each kind of closure -------------------------------------------------
+
+def _ended_stream(peer: RawPeer) -> None:
+    # Stream 1 closed normally: the request and the response both carried END_STREAM.
+    peer.send(peer.headers(1, GET, end_stream=True))
+    peer.ours.send_response(1, 200, [], b"ok")
+    peer.read()
+    assert 1 not in peer.ours.streams
+
+
+def test_connection_headers_on_a_stream_both_sides_ended_is_connection_error_stream_closed():
+    peer = server_pair()
+    _ended_stream(peer)
+    open_websocket(peer, 3)
+    events = _conn_error(peer, ErrorCode.STREAM_CLOSED, peer.headers(1, GET, end_stream=True))
+    assert [e.stream_id for e in events if isinstance(e, WebSocketClosed)] == [3]
+
+
+def test_connection_headers_on_a_closed_stream_keep_hpack_in_sync():
+    # The block that reopens stream 1 still enters the peer's dynamic table; our decoder must
+    # have taken it too, or a later block would decode wrongly.  Here the HEADERS are ignored
+    # (stream 1 was reset by us), and the next request uses the table entry it added.
+    peer = server_pair()
+    peer.send(peer.headers(1, GET))
+    peer.ours.reset_stream(1, ErrorCode.CANCEL)
+    peer.read()
+    custom = GET + [(b"x-fresh", b"only-in-this-block")]
+    assert peer.send(peer.headers(1, custom, end_stream=True)) == []
+    assert rst(peer.read()) == {}
+    events = peer.send(peer.headers(3, custom, end_stream=True))
+    (request,) = [e for e in events if isinstance(e, RequestReceived)]
+    assert (b"x-fresh", b"only-in-this-block") in request.headers
+
+
+def test_connection_data_on_a_stream_both_sides_ended_is_stream_error_stream_closed():
+    # RFC 9113 §6.1: DATA on a stream that is not open is a stream error.
+    peer = server_pair()
+    _ended_stream(peer)
+    open_websocket(peer, 3)
+    _stream_error(peer, 1, ErrorCode.STREAM_CLOSED, peer.data(1, b"late"))
+    _works(peer, 3)
+
+
+@pytest.mark.parametrize("late", [
+    lambda p: hf.WindowUpdateFrame(1, window_increment=100),
+    lambda p: hf.RstStreamFrame(1, error_code=ErrorCode.CANCEL),
+    lambda p: hf.PriorityFrame(1, depends_on=0, stream_weight=10),
+], ids=["WINDOW_UPDATE", "RST_STREAM", "PRIORITY"])
+def test_connection_frames_in_flight_after_our_end_stream_are_ignored(late):
+    peer = server_pair()
+    _ended_stream(peer)
+    assert peer.send(late(peer)) == []
+    frames = peer.read()
+    assert rst(frames) == {} and goaway(frames) == []
+
+
+@pytest.mark.parametrize("late", [
+    lambda p: p.data(1, b"late"),
+    lambda p: p.headers(1, GET, end_stream=True),
+    lambda p: hf.WindowUpdateFrame(1, window_increment=100),
+    lambda p: hf.RstStreamFrame(1, error_code=ErrorCode.CANCEL),
+], ids=["DATA", "HEADERS", "WINDOW_UPDATE", "RST_STREAM"])
+def test_connection_frames_after_our_rst_stream_are_ignored(late):
+    peer = server_pair()
+    open_websocket(peer, 1)
+    open_websocket(peer, 3)
+    peer.ours.abort_websocket(1)
+    peer.read()
+    window = peer.ours.local_window(0)
+    assert peer.send(late(peer)) == []
+    frames = peer.read()
+    assert rst(frames) == {} and goaway(frames) == []
+    _works(peer, 3)
+    assert peer.ours.local_window(0) == window                 # nothing of ours moved
+
+
+@pytest.mark.parametrize("late", [
+    lambda p: p.data(1, b"late"),
+    lambda p: p.headers(1, [(b"x-late", b"1")], end_stream=True),
+    lambda p: hf.WindowUpdateFrame(1, window_increment=100),
+], ids=["DATA", "HEADERS", "WINDOW_UPDATE"])
+def test_connection_frames_after_the_peers_rst_stream_are_stream_errors(late):
+    peer = server_pair()
+    open_websocket(peer, 1)
+    open_websocket(peer, 3)
+    peer.send(hf.RstStreamFrame(1, error_code=ErrorCode.CANCEL))
+    assert rst(peer.read()) == {}
+    _stream_error(peer, 1, ErrorCode.STREAM_CLOSED, late(peer))
+    _works(peer, 3)
+    # ... and a second RST_STREAM from the peer is not answered (RFC 9113 §5.4.2: no loops)
+    assert peer.send(hf.RstStreamFrame(1, error_code=ErrorCode.CANCEL)) == []
+    assert rst(peer.read()) == {}
+
+
+def test_connection_client_side_headers_after_the_response_ended_is_connection_error():
+    peer = client_pair()
+    sid = peer.ours.send_request("GET", "/", "a.test")
+    peer.send(peer.headers(sid, [(b":status", b"204")], end_stream=True))
+    assert sid not in peer.ours.streams
+    _conn_error(peer, ErrorCode.STREAM_CLOSED, peer.headers(sid, [(b":status", b"200")], end_stream=True))
+
+
+# HEAD (RFC 9110 §9.3.2): the headers of GET, no content -------------------------------------------
+
+def test_connection_response_to_head_carries_content_length_and_no_data():
+    peer = server_pair()
+    head = [(b":method", b"HEAD")] + GET[1:]
+    peer.send(peer.headers(1, head, end_stream=True))
+    peer.ours.send_response(1, 200, [(b"content-type", b"text/html")], b"<p>page</p>")
+    frames = peer.read()
+    (headers,) = [f for f in frames if isinstance(f, hf.HeadersFrame)]
+    assert (b"content-length", b"11") in headers.fields and "END_STREAM" in headers.flags
+    assert _data(frames) == [] and rst(frames) == {} and peer.ours.streams == {}
+
+
+def test_connection_client_accepts_a_head_response_without_its_content():
+    # ... whether the server ends the stream with the HEADERS or with an empty DATA frame.
+    peer = client_pair()
+    for ending in ("HEADERS", "DATA"):
+        sid = peer.ours.send_request("HEAD", "/", "a.test")
+        head = peer.headers(sid, [(b":status", b"200"), (b"content-length", b"11")],
+                            end_stream=ending == "HEADERS")
+        events = peer.send(head) if ending == "HEADERS" else peer.send(head, peer.data(sid, b"", end_stream=True))
+        assert [type(e).__name__ for e in events] == ["ResponseReceived", "StreamEnded"]
+        assert rst(peer.read()) == {}
+    # A body on a HEAD response is malformed (RFC 9113 §8.1.1).
+    sid = peer.ours.send_request("HEAD", "/", "a.test")
+    peer.send(peer.headers(sid, [(b":status", b"200"), (b"content-length", b"2")]))
+    _stream_error(peer, sid, PROTOCOL_ERROR, peer.data(sid, b"no", end_stream=True))
+
+
+def test_connection_a_refused_response_writes_nothing_and_the_request_still_waits():
+    peer = server_pair()
+    peer.send(peer.headers(1, GET, end_stream=True))
+    for status_, headers, body in [(1000, [], b""), (200, [(b"bad name", b"x")], b""),
+                                   (200, [(b"x", b"a\nb")], b""), (200, [], "text")]:
+        with pytest.raises((LocalProtocolError, ValueError, TypeError)):
+            peer.ours.send_response(1, status_, headers, body)
+        assert peer.read() == [] and peer.ours.response_pending(1)
+    peer.ours.send_response(1, 200, [], b"fine")
+    assert _data(peer.read()) == [b"fine"] and not peer.ours.response_pending(1)

@@ -54,14 +54,16 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class SettingsReceived(Event):
-    """The peer's SETTINGS, now in force and acknowledged: ``{SettingCode: value}``."""
+    """The peer's SETTINGS, now in force and acknowledged: ``{SettingCode: value}`` (a plain
+    int key for a setting this library does not know)."""
 
     settings: dict[int, int]
 
 
 @dataclass(frozen=True, slots=True)
 class SettingsAcknowledged(Event):
-    """The peer acknowledged our SETTINGS; ``settings`` are those now in force."""
+    """The peer acknowledged our SETTINGS; ``settings`` are those now in force, keyed as in
+    :class:`SettingsReceived`."""
 
     settings: dict[int, int]
 

@@ -82,8 +82,15 @@ from .hpack import Decoder, Encoder
 __all__ = ["H2Connection"]
 
 _MESSAGES = (TextMessage, BinaryMessage)
+_SETTING_KEYS = {int(code): code for code in SettingCode}
 _MAX_STREAM_ID = 2**31 - 1
 _UNLIMITED = 2**32 - 1
+
+# How a stream closed, as remembered in H2Connection._closed (RFC 9113 §5.1 "closed" treats
+# late frames differently for each).
+_RESET_BY_US = 0      # we sent RST_STREAM: frames in flight are ignored
+_RESET_BY_PEER = 1    # the peer sent RST_STREAM: anything but PRIORITY/RST_STREAM is a stream error
+_ENDED = 2            # both sides sent END_STREAM: DATA/HEADERS are a connection error
 
 # Phases of a WebSocket stream.
 _REQUESTED = "requested"      # server: extended CONNECT received, not yet answered
@@ -102,7 +109,8 @@ class _Info:
     __slots__ = (
         "websocket", "phase", "local", "headers_in", "close_sent", "close_received",
         "close_code", "close_reason", "early", "early_flow", "deadline", "content_length",
-        "received", "offered_subprotocols", "offered_extensions", "reset_after_flush",
+        "received", "offered_subprotocols", "offered_extensions", "reset_after_flush", "method",
+        "counted", "close_complete",
     )
 
     def __init__(self, websocket: bool, local: bool) -> None:
@@ -121,7 +129,10 @@ class _Info:
         self.received = 0
         self.offered_subprotocols: tuple[str, ...] = ()
         self.offered_extensions: tuple[str, ...] = ()
-        self.reset_after_flush = False
+        self.reset_after_flush = False  # reset with NO_ERROR once our END_STREAM is out
+        self.method = ""                # a plain request's method (HEAD: its response has no body)
+        self.counted = True             # counts toward the concurrency limit
+        self.close_complete = False     # a WebSocket whose close handshake is done both ways
 
 
 class _ConnectionError(Exception):
@@ -169,7 +180,7 @@ class H2Connection(H2Core):
         self._highest_peer_id = 0
         self._peer_open = 0
         self._local_open = 0
-        self._closed: dict[int, bool] = {}            # closed stream id -> we reset it
+        self._closed: dict[int, int] = {}             # closed stream id -> how (_RESET_BY_US...)
         self._block: list[Any] | None = None           # header block being assembled
         self._goaway_sent: int | None = None           # the last_stream_id we sent
         self._goaway_received: int | None = None
@@ -185,6 +196,14 @@ class H2Connection(H2Core):
                          for name in _LIMITS}
         self._empty_seen = 0                           # core's _empty_data already charged
         self._stalls: dict[int, tuple[int, float]] = {}  # blocked stream -> (flushed, since)
+        # Server: WebSocket streams whose close handshake is complete and whose END_STREAM we
+        # sent, waiting for the peer's (stream id -> None, oldest first).  They no longer count
+        # toward the concurrency limit; past max_concurrent_streams of them, or after the close
+        # timeout, the oldest is reset with NO_ERROR.
+        self._closing: dict[int, None] = {}
+        #: WebSocket streams reset with NO_ERROR after a complete close handshake because the
+        #: peer never ended its side (server)
+        self.streams_reset_after_close = 0
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -219,6 +238,20 @@ class H2Connection(H2Core):
         return len(self.streams)
 
     @property
+    def closing_streams(self) -> int:
+        """Server: WebSocket streams in the table whose close handshake is complete and whose
+        END_STREAM we sent, waiting for the peer's: they hold no concurrency slot."""
+        return len(self._closing)
+
+    @property
+    def can_open_stream(self) -> bool:
+        """Client: whether a new stream is allowed now (the connection is not going away and
+        the server's SETTINGS_MAX_CONCURRENT_STREAMS leaves room)."""
+        return self._initiated and not self._terminated and self._goaway_received is None \
+            and self._local_open < self.remote_settings[SettingCode.MAX_CONCURRENT_STREAMS] \
+            and self._next_local_id <= _MAX_STREAM_ID
+
+    @property
     def settings_ack_pending(self) -> bool:
         """Whether SETTINGS we sent still await their ACK."""
         return bool(self._settings_pending)
@@ -240,7 +273,11 @@ class H2Connection(H2Core):
             for item in items:
                 self._dispatch(item, events)
             if error is not None:
-                raise _ConnectionError(error.error_code or ErrorCode.PROTOCOL_ERROR, str(error))
+                message = str(error)
+                if self.client_side and not self._remote_settings_seen:
+                    message = ("the server's first bytes are not an HTTP/2 SETTINGS frame: it does not "
+                               f"speak HTTP/2 here (RFC 9113 §3.4; {message})")
+                raise _ConnectionError(error.error_code or ErrorCode.PROTOCOL_ERROR, message)
         except _ConnectionError as exc:
             self._connection_error(exc.code, str(exc), events)
         if self._lingering:
@@ -294,12 +331,12 @@ class H2Connection(H2Core):
                 self._local_initial_window = value
                 for stream in self.streams.values():
                     stream.recv_window += delta
-            events.append(SettingsAcknowledged(dict(settings)))
+            events.append(SettingsAcknowledged({_SETTING_KEYS.get(k, k): v for k, v in settings.items()}))
             return
         self._charge("settings_limit", "SETTINGS frames")
         received: dict[int, int] = {}
         for ident, value in frame.settings or ():
-            received[ident] = value
+            received[_SETTING_KEYS.get(ident, ident)] = value       # SettingCode when known
             old = self.remote_settings.get(ident)
             if ident == SettingCode.ENABLE_PUSH and self.client_side and value == 1:
                 raise _ConnectionError(
@@ -311,7 +348,7 @@ class H2Connection(H2Core):
                     "SETTINGS_ENABLE_CONNECT_PROTOCOL went from 1 to 0 (RFC 8441 §3)",
                 )
             if ident == SettingCode.INITIAL_WINDOW_SIZE and old != value:
-                if self._initial_window_changed(value - (old or 65535)):
+                if self._initial_window_changed(value - (65535 if old is None else old)):
                     raise _ConnectionError(
                         ErrorCode.FLOW_CONTROL_ERROR,
                         "SETTINGS_INITIAL_WINDOW_SIZE change pushes a stream window past 2^31-1 "
@@ -326,6 +363,8 @@ class H2Connection(H2Core):
         self._remote_settings_seen = True
         self._write(_core.build_settings(ack=True))
         events.append(SettingsReceived(received))
+        if self._lingering:
+            self._after_flush()         # queued END_STREAMs may have gone out
 
     # HEADERS / CONTINUATION ----------------------------------------------------------------
 
@@ -431,11 +470,11 @@ class H2Connection(H2Core):
                                    f"server opened stream {sid} with HEADERS (RFC 9113 §5.1.1)")
         self._highest_peer_id = sid
         if self._goaway_sent is not None:
-            self._remember_closed(sid, True)     # after our GOAWAY: not processed (§6.8)
+            self._remember_closed(sid, _RESET_BY_US)     # after our GOAWAY: not processed (§6.8)
             self._write(_core.build_rst_stream(sid, ErrorCode.REFUSED_STREAM))
             return
         if self._peer_open >= self.config.max_concurrent_streams:
-            self._remember_closed(sid, True)
+            self._remember_closed(sid, _RESET_BY_US)
             self._write(_core.build_rst_stream(sid, ErrorCode.REFUSED_STREAM))
             events.append(StreamReset(sid, ErrorCode.REFUSED_STREAM, False,
                                       f"more than {self.config.max_concurrent_streams} concurrent "
@@ -457,6 +496,7 @@ class H2Connection(H2Core):
         s = self._new_stream(sid, websocket=False, local=False)
         info = s.info
         info.headers_in = True
+        info.method = request.method
         info.content_length = request.content_length
         events.append(RequestReceived(sid, request.method, request.path, request.authority,
                                       request.scheme, request.headers, end_stream))
@@ -542,7 +582,7 @@ class H2Connection(H2Core):
         if problem:
             info.phase = _DONE
             self._write(_core.build_rst_stream(sid, ErrorCode.CANCEL))
-            self._remove(s, reset_by_us=True)
+            self._remove(s, _RESET_BY_US)
             events.append(WebSocketRejected(sid, status, fields, problem))
             return
         self._attach_parser(s, client_side=True)
@@ -559,7 +599,9 @@ class H2Connection(H2Core):
             return
         status, fields, content_length = response
         s.info.headers_in = True
-        s.info.content_length = content_length
+        # A response to HEAD, and a 204 or 304, has no content whatever its content-length
+        # says (RFC 9113 §8.1.1, RFC 9110 §6.4.1).
+        s.info.content_length = 0 if s.info.method == "HEAD" or status in (204, 304) else content_length
         events.append(ResponseReceived(sid, status, fields, end_stream))
         if end_stream:
             self._remote_end(s, events)
@@ -711,6 +753,12 @@ class H2Connection(H2Core):
         if info.deadline is None:
             info.deadline = self.config.clock() + self.config.close_timeout
         self._lingering.add(s.stream_id)
+        if info.close_sent and info.close_received and not self.client_side:
+            # The close handshake is complete both ways: once our END_STREAM is out, nothing
+            # but the peer's END_STREAM may come, and a major browser never sends it.  So the
+            # stream stops counting toward the concurrency limit then (_reap), without waiting
+            # for the close timeout.
+            info.close_complete = True
 
     def _fail_websocket(self, s: H2Stream, close_code: int, message: str, events: list[Any]) -> None:
         # RFC 6455 §7.1.7: send a Close with the code, end our side, stop reading.
@@ -749,7 +797,7 @@ class H2Connection(H2Core):
                                        f"RST_STREAM on idle stream {sid} (RFC 9113 §6.4)")
             return
         code = frame.error_code
-        self._remove(s, reset_by_us=False)
+        self._remove(s, _RESET_BY_PEER)
         self._terminal_event(s, code, True, "reset by the peer", events)
 
     def _on_ping(self, frame: Frame, events: list[Any]) -> None:
@@ -772,7 +820,7 @@ class H2Connection(H2Core):
         for sid in sorted(self.streams):
             if not self._peer_initiated(sid) and sid > last:
                 s = self.streams[sid]
-                self._remove(s, reset_by_us=False)
+                self._remove(s, _RESET_BY_PEER)
                 self._terminal_event(s, ErrorCode.REFUSED_STREAM, True,
                                      "not processed: the peer sent GOAWAY", events)
 
@@ -795,6 +843,7 @@ class H2Connection(H2Core):
             if self._is_idle(sid):
                 raise _ConnectionError(ErrorCode.PROTOCOL_ERROR,
                                        f"WINDOW_UPDATE on idle stream {sid} (RFC 9113 §5.1)")
+            self._on_closed_stream(sid, "WINDOW_UPDATE", events)
             return
         if self._window_update(sid, increment):
             self._stream_error(sid, ErrorCode.FLOW_CONTROL_ERROR,
@@ -825,32 +874,49 @@ class H2Connection(H2Core):
             self._peer_open += 1
         return s
 
-    def _remove(self, s: H2Stream, reset_by_us: bool) -> None:
+    def _remove(self, s: H2Stream, how: int) -> None:
         sid = s.stream_id
         if self.streams.pop(sid, None) is None:
             return
         self._core_remove(sid)
         self._lingering.discard(sid)
-        if s.info.local:
-            self._local_open -= 1
-        else:
-            self._peer_open -= 1
+        self._closing.pop(sid, None)
+        self._uncount(s)
         if s.info.early_flow:
             self._release(0, s.info.early_flow)
             s.info.early_flow = 0
-        self._remember_closed(sid, reset_by_us)
+        self._remember_closed(sid, how)
 
-    def _remember_closed(self, sid: int, reset_by_us: bool) -> None:
+    def _uncount(self, s: H2Stream) -> None:
+        # The stream no longer counts toward the concurrency limit (RFC 9113 §5.1.2).
+        if s.info.counted:
+            s.info.counted = False
+            if s.info.local:
+                self._local_open -= 1
+            else:
+                self._peer_open -= 1
+
+    def _remember_closed(self, sid: int, how: int) -> None:
         closed = self._closed
-        closed[sid] = reset_by_us
+        closed[sid] = how
         while len(closed) > self.config.max_closed_streams_remembered:
             del closed[next(iter(closed))]
 
     def _on_closed_stream(self, sid: int, what: str, events: list[Any]) -> None:
-        # A frame on a closed stream (RFC 9113 §5.1): ignored after our RST_STREAM, else a
-        # stream error STREAM_CLOSED.
-        if self._closed.get(sid, False):
+        # DATA, HEADERS or WINDOW_UPDATE on a closed stream (RFC 9113 §5.1 "closed"; RST_STREAM
+        # and PRIORITY never come here: they are always ignored, §5.4.2):
+        # - after our RST_STREAM: ignored (frames the peer sent before it saw the reset);
+        # - after both END_STREAMs: WINDOW_UPDATE is ignored (it may have been in flight when
+        #   our END_STREAM arrived); HEADERS means the peer reopened a stream it had finished,
+        #   a connection error STREAM_CLOSED (§5.1); DATA a stream error STREAM_CLOSED (§6.1);
+        # - after the peer's RST_STREAM, or forgotten (Config.max_closed_streams_remembered):
+        #   a stream error STREAM_CLOSED (WINDOW_UPDATE on a forgotten stream is ignored).
+        how = self._closed.get(sid)
+        if how == _RESET_BY_US or (what == "WINDOW_UPDATE" and how != _RESET_BY_PEER):
             return
+        if how == _ENDED and what == "HEADERS":
+            raise _ConnectionError(ErrorCode.STREAM_CLOSED,
+                                   f"HEADERS on stream {sid} after both sides ended it (RFC 9113 §5.1)")
         self._stream_error(sid, ErrorCode.STREAM_CLOSED, f"{what} on closed stream {sid} "
                            "(RFC 9113 §5.1)", events)
 
@@ -868,20 +934,37 @@ class H2Connection(H2Core):
         self._lingering.add(s.stream_id)
 
     def _reap(self) -> None:
+        # Streams waiting for an END_STREAM (either side's) or a reset: forget those that are
+        # done.  Once our END_STREAM is out, one marked reset_after_flush (a complete response
+        # the client need not finish sending for) is reset with NO_ERROR (RFC 9113 §8.1), and a
+        # WebSocket whose close handshake is complete stops holding a concurrency slot.
         for sid in list(self._lingering):
             s = self.streams.get(sid)
             if s is None:
                 self._lingering.discard(sid)
-            elif s.local_ended and s.remote_ended:
-                self._remove(s, reset_by_us=False)
+            elif s.local_ended:
+                if s.remote_ended:
+                    self._remove(s, _ENDED)
+                elif s.info.reset_after_flush:
+                    self._write(_core.build_rst_stream(sid, ErrorCode.NO_ERROR))
+                    self._remove(s, _RESET_BY_US)
+                elif s.info.close_complete and s.info.counted:
+                    self._uncount(s)
+                    self._lingering.discard(sid)
+                    self._closing[sid] = None       # in deadline order:
+                    s.info.deadline = self.config.clock() + self.config.close_timeout
+                    if len(self._closing) > self.config.max_concurrent_streams:
+                        self._reset_closed(self.streams[next(iter(self._closing))])
+
+    def _reset_closed(self, s: H2Stream) -> None:
+        # A WebSocket whose close handshake is complete, and whose peer did not end its side
+        # in time: the response is complete, so NO_ERROR (RFC 9113 §8.1).
+        self._write(_core.build_rst_stream(s.stream_id, ErrorCode.NO_ERROR))
+        self._remove(s, _RESET_BY_US)
+        self.streams_reset_after_close += 1
 
     def _after_flush(self) -> None:
         # Queued DATA may have gone out with END_STREAM: streams may be complete now.
-        for sid in list(self._lingering):
-            s = self.streams.get(sid)
-            if s is not None and s.info.reset_after_flush and not s.pending_bytes and s.local_ended:
-                self._write(_core.build_rst_stream(sid, ErrorCode.NO_ERROR))
-                self._remove(s, reset_by_us=True)
         self._reap()
 
     def _terminal_event(self, s: H2Stream, code: int | None, remote: bool, message: str,
@@ -901,10 +984,10 @@ class H2Connection(H2Core):
         self._write(_core.build_rst_stream(sid, code))
         s = self.streams.get(sid)
         if s is None:
-            self._remember_closed(sid, True)
+            self._remember_closed(sid, _RESET_BY_US)
             events.append(StreamReset(sid, code, False, message))
             return
-        self._remove(s, reset_by_us=True)
+        self._remove(s, _RESET_BY_US)
         if s.info.websocket and s.info.phase == _DONE:
             return
         if s.info.websocket and s.info.phase != _CONNECTING:
@@ -921,7 +1004,7 @@ class H2Connection(H2Core):
         self._write(_core.build_headers(sid, block, end_stream=True,
                                         max_frame_size=self._max_outgoing_frame))
         self._write(_core.build_rst_stream(sid, ErrorCode.NO_ERROR))
-        self._remember_closed(sid, True)
+        self._remember_closed(sid, _RESET_BY_US)
         events.append(StreamReset(sid, ErrorCode.NO_ERROR, False, f"answered {status}: {message}"))
 
     def _connection_error(self, code: int, message: str, events: list[Any]) -> None:
@@ -936,7 +1019,7 @@ class H2Connection(H2Core):
     def _drop_all(self, code: int, events: list[Any]) -> None:
         for sid in sorted(self.streams):
             s = self.streams[sid]
-            self._remove(s, reset_by_us=True)
+            self._remove(s, _RESET_BY_US)
             self._terminal_event(s, code, False, "the connection ended", events)
 
     def _attach_parser(self, s: H2Stream, client_side: bool) -> None:
@@ -1124,6 +1207,7 @@ class H2Connection(H2Core):
         self._send_close_frame(s, payload, end_stream=info.close_received)
         if info.close_received:
             self._websocket_done(s, self._deferred)
+            self._reap()
         else:
             info.deadline = self.config.clock() + self.config.close_timeout
             self._lingering.add(stream_id)
@@ -1139,7 +1223,7 @@ class H2Connection(H2Core):
             raise LocalProtocolError(f"stream {stream_id} is not open")
         self._write(_core.build_rst_stream(stream_id, error_code))
         s.info.phase = _DONE
-        self._remove(s, reset_by_us=True)
+        self._remove(s, _RESET_BY_US)
 
     def _open_websocket(self, stream_id: int) -> H2Stream:
         s = self.streams.get(stream_id)
@@ -1169,6 +1253,7 @@ class H2Connection(H2Core):
         fields.extend(encode_headers(headers))
         ends_now = end_stream and not body
         s = self._open_local_stream(fields, end_stream=ends_now, websocket=False)
+        s.info.method = method
         if body:
             self._send_data(s.stream_id, bytes(body), end_stream)
         return s.stream_id
@@ -1183,13 +1268,23 @@ class H2Connection(H2Core):
         end_stream: bool = True,
     ) -> None:
         """Server: answer a plain request.  With ``end_stream=False`` the body follows with
-        :meth:`send_body`."""
-        s = self.streams.get(stream_id)
-        if s is None or s.info.websocket or s.info.local or s.info.phase == "responded":
+        :meth:`send_body`.
+
+        The arguments are checked before anything is written, so a refused response leaves the
+        request still awaiting one.  The answer to a HEAD request carries no body: ``body`` only
+        sets its content-length (RFC 9110 §9.3.2)."""
+        if not self.response_pending(stream_id):
             raise LocalProtocolError(f"stream {stream_id} holds no request awaiting a response")
-        if not 100 <= status <= 599 or status == 101:
-            raise LocalProtocolError(f"status {status} cannot be sent over HTTP/2")
+        s = self.streams[stream_id]
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599 \
+                or status == 101:
+            raise LocalProtocolError(f"status {status!r} cannot be sent over HTTP/2")
         fields = [(b":status", str(status).encode())] + encode_headers(headers)
+        body = bytes(body) if body else b""
+        if s.info.method == "HEAD" and status >= 200:
+            if end_stream and not any(n == b"content-length" for n, _ in fields):
+                fields.append((b"content-length", str(len(body)).encode()))
+            body = b""
         if status >= 200:
             s.info.phase = "responded"
         ends_now = end_stream and not body and status >= 200
@@ -1197,16 +1292,26 @@ class H2Connection(H2Core):
         if ends_now:
             s.local_ended = True
         elif body:
-            self._send_data(stream_id, bytes(body), end_stream)
+            self._send_data(stream_id, body, end_stream)
         self._lingering.add(stream_id)
         self._after_flush()
 
+    def response_pending(self, stream_id: int) -> bool:
+        """Server: whether the plain request on ``stream_id`` awaits its response head."""
+        s = self.streams.get(stream_id)
+        return s is not None and not s.info.websocket and not s.info.local \
+            and s.info.phase != "responded" and not self._terminated
+
     def send_body(self, stream_id: int, data: bytes, *, end_stream: bool = False) -> None:
-        """Send (more of) a plain body, under flow control: what does not fit waits."""
+        """Send (more of) a plain body, under flow control: what does not fit waits.  In the
+        answer to a HEAD request the data is dropped (only ``end_stream`` counts)."""
         s = self.streams.get(stream_id)
         if s is None or s.info.websocket:
             raise LocalProtocolError(f"stream {stream_id} is not a plain open stream")
-        self._send_data(stream_id, bytes(data), end_stream)
+        data = bytes(data)
+        if s.info.method == "HEAD" and not s.info.local:
+            data = b""
+        self._send_data(stream_id, data, end_stream)
         if end_stream:
             self._lingering.add(stream_id)
             self._after_flush()
@@ -1260,6 +1365,8 @@ class H2Connection(H2Core):
         """The earliest clock time at which :meth:`handle_timeouts` has work, or None."""
         times = [s.info.deadline for sid in self._lingering
                  if (s := self.streams.get(sid)) is not None and s.info.deadline is not None]
+        if self._closing:
+            times.append(self.streams[next(iter(self._closing))].info.deadline)
         if self._settings_pending:
             times.append(self._settings_pending[0][1] + self.config.settings_ack_timeout)
         stall = self.config.send_stall_timeout
@@ -1291,12 +1398,17 @@ class H2Connection(H2Core):
             self._connection_error(ErrorCode.SETTINGS_TIMEOUT,
                                    "our SETTINGS were not acknowledged in time (RFC 9113 §6.5.3)", events)
             return events
+        while self._closing:
+            s = self.streams[next(iter(self._closing))]
+            if now < s.info.deadline:
+                break
+            self._reset_closed(s)
         for sid in sorted(self._lingering):
             s = self.streams.get(sid)
             if s is None or s.info.deadline is None or now < s.info.deadline:
                 continue
             self._write(_core.build_rst_stream(sid, ErrorCode.CANCEL))
-            self._remove(s, reset_by_us=True)
+            self._remove(s, _RESET_BY_US)
             if s.info.phase != _DONE:
                 s.info.close_reason = s.info.close_reason or "close timeout"
                 self._terminal_event(s, ErrorCode.CANCEL, False, "close timeout", events)
@@ -1309,7 +1421,7 @@ class H2Connection(H2Core):
                 message = (f"the peer kept its flow-control window closed for {stall:g} s with "
                            f"{s.pending_bytes} octets waiting (Config.send_stall_timeout)")
                 self._write(_core.build_rst_stream(sid, ErrorCode.CANCEL))
-                self._remove(s, reset_by_us=True)
+                self._remove(s, _RESET_BY_US)
                 s.info.close_reason = s.info.close_reason or message
                 self._terminal_event(s, ErrorCode.CANCEL, False, message, events)
                 self._stalls.pop(sid, None)
