@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import h11
 import pytest
 from websockets.client import ClientProtocol
 from websockets.frames import Close, Opcode
@@ -258,3 +259,68 @@ def test_malformed_http_is_answered_400_and_closed():
 def test_eof_mid_websocket_is_abnormal_closure():
     ours, client = _server_with_websockets_client()
     assert ours.receive_eof() == [WebSocketClosed(0, 1006, "")]
+
+
+def _h11_client_reading(request: bytes, response: bytes) -> list:
+    """h11 (an independent parser) as the client that sent ``request``: what it makes of
+    ``response``."""
+    client = h11.Connection(h11.CLIENT)
+    client.send(h11.Request(method=request.split(b" ")[0], target=b"/", headers=[(b"host", b"a")]))
+    client.send(h11.EndOfMessage())
+    client.receive_data(response)
+    events = []
+    while True:
+        event = client.next_event()
+        if event in (h11.NEED_DATA, h11.PAUSED):
+            return events
+        events.append(event)
+        if isinstance(event, h11.EndOfMessage):
+            return events
+
+
+def test_response_to_head_has_the_content_length_and_no_body_and_keeps_the_connection():
+    ours = H1Connection(client_side=False)
+    events = ours.receive_data(b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert [(type(e), getattr(e, "method", None)) for e in events] == [(RequestReceived, "HEAD"), (StreamEnded, None)]
+    ours.send_response(0, 200, [(b"content-type", b"text/html")], b"<p>page</p>")
+    out = ours.data_to_send()
+    assert out.endswith(b"\r\n\r\n")                                 # nothing after the head
+    response, end = _h11_client_reading(b"HEAD", out)
+    assert response.status_code == 200 and (b"content-length", b"11") in response.headers
+    assert isinstance(end, h11.EndOfMessage) and not ours.closed
+    events = ours.receive_data(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert [type(e) for e in events] == [RequestReceived, StreamEnded]
+    ours.send_response(0, 200, [], b"<p>page</p>")
+    assert ours.data_to_send().endswith(b"\r\n\r\n<p>page</p>")
+
+
+def test_status_lines_carry_the_standard_reason_phrase():
+    ours = H1Connection(client_side=False)
+    for status, phrase in [(200, b"OK"), (404, b"Not Found"), (599, b"")]:
+        ours.receive_data(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        ours.send_response(0, status, [], b"")
+        assert ours.data_to_send().startswith(b"HTTP/1.1 %d %s\r\n" % (status, phrase))
+    ours.receive_data(_upgrade(version=b"8"))
+    assert ours.data_to_send().startswith(b"HTTP/1.1 426 Upgrade Required\r\n")
+    bad = H1Connection(client_side=False)
+    bad.receive_data(b"GET / HTTP/1.1\r\nHost a\r\n\r\n")
+    assert bad.data_to_send().startswith(b"HTTP/1.1 400 Bad Request\r\n")
+
+
+def test_switching_protocols_has_its_reason_phrase():
+    ours = H1Connection(client_side=False)
+    ours.receive_data(_upgrade())
+    ours.accept_websocket(0)
+    assert ours.data_to_send().startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+
+
+def test_a_refused_response_writes_nothing_and_the_request_still_waits():
+    ours = H1Connection(client_side=False)
+    ours.receive_data(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    for status, headers, body in [(1000, [], b""), (101, [], b""), ("200", [], b""),
+                                  (200, [(b"bad name", b"x")], b""), (200, [], "text")]:
+        with pytest.raises((LocalProtocolError, ValueError, TypeError)):
+            ours.send_response(0, status, headers, body)
+        assert ours.data_to_send() == b"" and ours.response_pending(0)
+    ours.send_response(0, 200, [], b"fine")
+    assert ours.data_to_send().endswith(b"\r\n\r\nfine") and not ours.response_pending(0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterable
+from http import HTTPStatus
 from typing import Any
 
 import h11
@@ -64,6 +65,7 @@ class H1Connection:
         self._client_offer: tuple[bytes, tuple[str, ...], tuple[str, ...]] | None = None
         self._failed = False
         self._answered = False      # we answered the current request ourselves (400, 426)
+        self._request_method = b""  # server: the method of the request being answered
         self._deflate: Any = None   # agreed permessage-deflate parameters
 
     # -- state ------------------------------------------------------------------------------
@@ -141,8 +143,8 @@ class H1Connection:
             status = exc.error_status_hint
             body = f"{status} {exc}\n".encode()
             self._out.append(
-                b"HTTP/1.1 %d Bad Request\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
-                b"connection: close\r\n\r\n" % (status, len(body)) + body)
+                b"HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
+                b"connection: close\r\n\r\n" % (status, _reason(status), len(body)) + body)
         events.append(ConnectionTerminated(ErrorCode.PROTOCOL_ERROR, 0, b"", False, str(exc)))
 
     # server --------------------------------------------------------------------------------
@@ -150,6 +152,7 @@ class H1Connection:
     def _server_event(self, event: Any, events: list[Any]) -> None:
         if isinstance(event, h11.Request):
             self._answered = False
+            self._request_method = bytes(event.method)
             headers = [(bytes(n).lower(), bytes(v)) for n, v in event.headers]
             target = event.target.decode("ascii", "replace")
             host = (_one(headers, b"host") or b"").decode("ascii", "replace")
@@ -196,9 +199,10 @@ class H1Connection:
 
     def _simple_response(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         self._answered = True
-        self._send(h11.Response(status_code=status, headers=headers + [
+        self._send(h11.Response(status_code=status, reason=_reason(status), headers=headers + [
             (b"content-length", str(len(body)).encode()), (b"content-type", b"text/plain")]))
-        self._send(h11.Data(data=body))
+        if self._request_method != b"HEAD":
+            self._send(h11.Data(data=body))
         self._send(h11.EndOfMessage())
 
     def accept_websocket(self, stream_id: int = 0, subprotocol: str | None = None,
@@ -217,7 +221,7 @@ class H1Connection:
         if response:
             fields.append((b"sec-websocket-extensions", response.encode("ascii")))
         fields.extend(_h1_headers(headers))
-        self._send(h11.InformationalResponse(status_code=101, headers=fields))
+        self._send(h11.InformationalResponse(status_code=101, reason=b"Switching Protocols", headers=fields))
         return self._switch()
 
     def reject_websocket(self, stream_id: int = 0, status: int = 403,
@@ -228,10 +232,11 @@ class H1Connection:
         self._answer_pending(stream_id)
         if not 400 <= status <= 599:
             raise LocalProtocolError(f"a WebSocket is refused with a 4xx or 5xx status, not {status}")
-        self._send(h11.Response(status_code=status, headers=_h1_headers(headers) + [
+        body = bytes(body)
+        self._send(h11.Response(status_code=status, reason=_reason(status), headers=_h1_headers(headers) + [
             (b"content-length", str(len(body)).encode())]))
         if body:
-            self._send(h11.Data(data=bytes(body)))
+            self._send(h11.Data(data=body))
         self._send(h11.EndOfMessage())
         return self._next_cycle()
 
@@ -242,29 +247,42 @@ class H1Connection:
         self._awaiting_answer = None
         return offers
 
+    def response_pending(self, stream_id: int = 0) -> bool:
+        """Server: whether a plain request on ``stream_id`` awaits its response head."""
+        return stream_id == 0 and not self.client_side and not self._failed \
+            and self._h11.our_state is h11.SEND_RESPONSE and self._awaiting_answer is None
+
     def send_response(self, stream_id: int, status: int,
                       headers: Iterable[tuple[bytes | str, bytes | str]] = (), body: bytes = b"",
                       *, end_stream: bool = True) -> list[Any]:
         """Server: answer a plain request.  With ``end_stream=False`` the body continues with
-        :meth:`send_body`.  Returns events of pipelined requests already read."""
-        if stream_id != 0 or self.client_side or self._h11.our_state != h11.SEND_RESPONSE:
+        :meth:`send_body`.  Returns events of pipelined requests already read.
+
+        The arguments are checked before anything is written, so a refused response leaves the
+        request still awaiting one.  The answer to a HEAD request carries no body: ``body`` only
+        sets its content-length (RFC 9110 §9.3.2)."""
+        if not self.response_pending(stream_id):
             raise LocalProtocolError("no plain request awaits a response")
+        status = _final_status(status)
         fields = _h1_headers(headers)
+        body = bytes(body)
         if end_stream and not any(n == b"content-length" for n, _ in fields):
             fields.append((b"content-length", str(len(body)).encode()))
-        self._send(h11.Response(status_code=status, headers=fields))
-        if body:
-            self._send(h11.Data(data=bytes(body)))
+        self._send(h11.Response(status_code=status, reason=_reason(status), headers=fields))
+        if body and self._request_method != b"HEAD":
+            self._send(h11.Data(data=body))
         if end_stream:
             self._send(h11.EndOfMessage())
             return self._next_cycle()
         return []
 
     def send_body(self, stream_id: int, data: bytes, *, end_stream: bool = False) -> list[Any]:
+        """Send (more of) a response body (or, client, a request body); dropped for HEAD."""
         if stream_id != 0 or self._h11.our_state != h11.SEND_BODY:
             raise LocalProtocolError("no body is being sent")
-        if data:
-            self._send(h11.Data(data=bytes(data)))
+        data = bytes(data)
+        if data and (self.client_side or self._request_method != b"HEAD"):
+            self._send(h11.Data(data=data))
         if end_stream:
             self._send(h11.EndOfMessage())
             return self._next_cycle()
@@ -406,6 +424,20 @@ class H1Connection:
         """Give up at once: the I/O layer closes the transport (:attr:`closed` is true)."""
         self._ws(stream_id)
         self._failed = True
+
+
+def _reason(status: int) -> bytes:
+    """The standard reason phrase (RFC 9110 §15), or none for a status without one."""
+    try:
+        return HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b""
+
+
+def _final_status(status: Any) -> int:
+    if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
+        raise LocalProtocolError(f"a response status is an int from 200 to 599, not {status!r}")
+    return status
 
 
 def _b64(value: bytes) -> bytes:
