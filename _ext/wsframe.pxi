@@ -366,8 +366,9 @@ cdef class FrameParser:
         if not (opcode & 0x8):
             total = self._msg_length if opcode == _OP_CONTINUATION else 0
             if length > self._max_message_size - total:
-                return self._fail(_CLOSE_TOO_BIG, "message of more than %d bytes exceeds "
-                                  "max_message_size %d" % (total + length, self._max_message_size))
+                # The message's size is known only when this is its last frame.
+                return self._fail(_CLOSE_TOO_BIG, "message of %s%d bytes exceeds max_message_size %d" % (
+                    "" if h[0] & 0x80 else "at least ", total + length, self._max_message_size))
         self._frame_length = length
         return 0
 

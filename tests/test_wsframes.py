@@ -466,3 +466,20 @@ def test_arbitrary_bytes_raise_only_protocol_errors(wire, cuts, client_side, def
             start = cut
     except WebSocketProtocolError as error:
         assert error.close_code in (1002, 1007, 1009)
+
+
+@pytest.mark.parametrize("limit", [0, 1000, 65535, 65536])
+def test_message_size_limit_and_its_reason(limit):
+    # limit-1 and limit pass; limit+1 fails with 1009 and a reason that names the true size,
+    # and "at least" while more fragments could follow.
+    for size in (max(limit - 1, 0), limit):
+        assert FrameParser(False, max_message_size=limit).feed(build_frame(2, bytes(size), mask=True))
+    with pytest.raises(WebSocketProtocolError) as info:
+        FrameParser(False, max_message_size=limit).feed(build_frame(2, bytes(limit + 1), mask=True))
+    assert info.value.close_code == 1009
+    assert str(info.value) == f"message of {limit + 1} bytes exceeds max_message_size {limit}"
+    parser = FrameParser(False, max_message_size=limit)
+    parser.feed(build_frame(2, bytes(limit), fin=False, mask=True))
+    with pytest.raises(WebSocketProtocolError) as info:
+        parser.feed(build_frame(0, b"x", fin=False, mask=True))
+    assert str(info.value) == f"message of at least {limit + 1} bytes exceeds max_message_size {limit}"
