@@ -53,8 +53,8 @@ if PROFILE == "sanitize":
     extra_link_args += [sanitize]
 
 LAYERS = ["_ext/h2frame.pxi", "_ext/h2write.pxi", "_ext/hpack.pxi", "_ext/wsmask.pxi",
-          "_ext/wsevents.pxi", "_ext/inflate.pxi", "_ext/wsframe.pxi", "_ext/wsbuild.pxi", "_ext/wssession.pxi", "_ext/h2core.pxi",
-          "_ext/aio.pxi", "_ext/transport.pxi"]
+          "_ext/wsevents.pxi", "_ext/inflate.pxi", "_ext/wsframe.pxi", "_ext/wsbuild.pxi",
+          "_ext/wssession.pxi", "_ext/h2core.pxi", "_ext/aio.pxi", "_ext/transport.pxi"]
 HEADERS = ["_ext/huffman_code.h", "_ext/mask.h", "_ext/utf8.h"]
 
 extensions = [

@@ -98,7 +98,7 @@ cdef class ProtocolCore:
 
     Not meant to be used alone: the Python connection sets its fields and provides
     ``_sniff``, ``_event``, ``_wake_senders``, ``_pause_reading``, ``_resume_reading``,
-    ``_arm_timer``, ``_close_transport``, ``close_websocket`` and ``abort``.
+    ``_arm_timer``, ``_close_transport``, ``_linger_done``, ``close_websocket`` and ``abort``.
     """
     cdef public object loop
     cdef public object conn             # H2Connection or H1Connection, None until known
@@ -115,6 +115,8 @@ cdef class ProtocolCore:
     cdef public bint _flush_scheduled
     cdef public bint _reading_paused
     cdef public bint _paused_writing    # the transport asked us to stop writing
+    cdef public bint _discarding        # lingering close: input is read and dropped, nothing written
+    cdef public Py_ssize_t _discard_left  # ... this many more octets at most
     cdef public Py_ssize_t _queued      # messages delivered to WebSockets, not yet taken
     cdef public Py_ssize_t _max_queued  # Config.max_queued_messages
     cdef public Py_ssize_t max_queue    # HTTP/1.1: messages one WebSocket may hold
@@ -135,6 +137,11 @@ cdef class ProtocolCore:
 
     cdef int _bytes_in(self, Py_ssize_t nbytes) except -1:
         # nbytes were read into _view (by asyncio's transport, or by SocketTransport directly)
+        if self._discarding:
+            self._discard_left -= nbytes
+            if self._discard_left < 0:
+                self._linger_done()             # read as much as we drop: close now
+            return 0
         if self.conn is None:
             self._sniff(self._view[:nbytes])        # decides the protocol, then _received
         else:
@@ -241,7 +248,7 @@ cdef class ProtocolCore:
         """Write what the connection has queued; close the transport when it says so."""
         cdef H2Core h2
         conn = self.conn
-        if conn is None or self.transport is None or self._lost:
+        if conn is None or self.transport is None or self._lost or self._discarding:
             return None
         if isinstance(conn, H2Core):
             h2 = <H2Core>conn

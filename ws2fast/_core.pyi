@@ -364,6 +364,8 @@ class ProtocolCore:  # the compiled half of ws2fast.aio.connection.Connection
     _flush_scheduled: bool
     _reading_paused: bool
     _paused_writing: bool
+    _discarding: bool
+    _discard_left: int
     _queued: int
     _max_queued: int
     max_queue: int

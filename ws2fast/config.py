@@ -45,108 +45,157 @@ class RateLimit:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """Limits and policies.  Sizes are in bytes, times in seconds."""
+    """Limits and policies.  Sizes are in octets, times in seconds.
 
-    # -- HTTP/2 settings we advertise (RFC 9113 §6.5.2) -----------------------------------------
-    #: SETTINGS_HEADER_TABLE_SIZE: the HPACK table the peer may make us keep.
+    HTTP/2 settings we advertise (RFC 9113 §6.5.2):
+
+    - ``header_table_size`` (4096): SETTINGS_HEADER_TABLE_SIZE, the HPACK table the peer may
+      make us keep.
+    - ``max_concurrent_streams`` (100): SETTINGS_MAX_CONCURRENT_STREAMS, streams the peer may
+      have open at once.
+    - ``initial_window_size`` (262144): SETTINGS_INITIAL_WINDOW_SIZE, what the peer may send on
+      a stream before we release.
+    - ``connection_window_size`` (1048576): the connection-level receive window (raised from
+      65,535 by a WINDOW_UPDATE at start).
+    - ``max_frame_size`` (16384): SETTINGS_MAX_FRAME_SIZE, the largest frame payload we accept.
+    - ``max_header_list_size`` (65536): SETTINGS_MAX_HEADER_LIST_SIZE, the decoded header list
+      we accept; a larger request is answered 431, a larger response reset.
+    - ``max_header_block_size`` (131072): header block octets (HEADERS + CONTINUATION
+      fragments) we buffer for one block.
+    - ``enable_connect_protocol`` (True): server, advertise SETTINGS_ENABLE_CONNECT_PROTOCOL = 1
+      (RFC 8441 §3).
+
+    WebSocket:
+
+    - ``max_message_size`` (1048576): the largest WebSocket message accepted (closed with 1009
+      beyond); None: no limit.
+    - ``auto_pong`` (True): answer WebSocket pings with pongs automatically.
+    - ``auto_close`` (True): echo a received Close frame automatically (completing the close
+      handshake).
+    - ``permessage_deflate`` (False): permessage-deflate (RFC 7692), a client offers it, a
+      server accepts an offer.
+    - ``compression_threshold`` (128): messages shorter than this are sent uncompressed even
+      when compression is on.
+    - ``compression_level`` (6), ``compression_memory_level`` (5), ``compression_window_bits``
+      (13): our compressor's zlib level (0-9), memory level (1-9: the hash table is
+      2^(level + 9) octets) and LZ77 window in bits (9-15, never more than was negotiated).
+      These defaults cost ~54 KiB per compressing WebSocket where zlib's own (6, 8, 15) cost
+      ~262 KiB, for output ~3% larger on JSON.
+    - ``release_on_consume`` (False): release receive window only as the application
+      acknowledges messages (``H2Connection.acknowledge``) instead of as they are parsed:
+      backpressure.  The asyncio layer always turns it on.
+    - ``require_connect_protocol_setting`` (True): client, send extended CONNECT only after the
+      server's SETTINGS allowed it (RFC 8441 §3).
+
+    Time:
+
+    - ``settings_ack_timeout`` (10.0): how long our SETTINGS may wait for an ACK (RFC 9113
+      §6.5.3: SETTINGS_TIMEOUT).
+    - ``close_timeout`` (3.0): how long a WebSocket may wait for the peer's Close once we sent
+      ours, and then for the peer's END_STREAM, before its stream is reset.  A server's stream
+      whose close handshake is complete holds no concurrency slot meanwhile (past
+      ``max_concurrent_streams`` of them, the oldest is reset at once, with NO_ERROR).
+    - ``send_stall_timeout`` (60.0): a stream whose queued DATA could not move for this long,
+      because the peer kept its flow-control window closed, is reset (RST_STREAM CANCEL; its
+      WebSocket ends with 1006), so a peer that never reads cannot hold our memory; None: wait
+      forever.
+    - ``handshake_timeout`` (10.0): asyncio server, a new connection must deliver its first
+      request whole (HTTP/1.1: the request head and body; HTTP/2: the client preface and
+      SETTINGS) within this, or it is closed, so slowloris cannot hold a connection open by
+      dripping bytes; None: wait forever.
+    - ``idle_timeout`` (60.0): asyncio server, a connection with no WebSocket and no request in
+      progress for this long is closed (HTTP/2: GOAWAY NO_ERROR first); over HTTP/1.1
+      keep-alive the next request must arrive whole within it; None: keep idle connections.
+    - ``lingering_time`` (2.0), ``lingering_bytes`` (1048576): asyncio server, closing a
+      connection (after GOAWAY, an HTTP/1.1 error answer, the idle timeout) first shuts down
+      our sending side and keeps reading, dropping what comes, until the peer closes too, for
+      at most this long and this many octets (nginx's lingering close).  Closing a socket with
+      unread input sends a TCP reset, which can destroy our last words before the peer reads
+      them.  ``lingering_time=None`` closes at once.
+    - ``ping_interval`` (20.0): asyncio layer, send a WebSocket ping (and an HTTP/2 PING per
+      connection) this often; None turns keepalive off.
+    - ``ping_timeout`` (20.0): asyncio layer, fail the WebSocket (1011) or drop the connection
+      when the answer takes longer.
+    - ``clock`` (``time.monotonic``): the clock for timeouts; injectable for tests.
+
+    Memory and transport:
+
+    - ``max_queued_messages`` (16384): asyncio layer, messages received but not yet taken by
+      the application, summed over a connection's WebSockets; past it the connection stops
+      reading until half were taken.  Over HTTP/2 the stream windows bound the queued octets;
+      this bounds their number, which tiny messages would otherwise turn into far more memory
+      than their octets.
+    - ``native_transport`` (None): asyncio layer, cleartext TCP on a selector loop (asyncio's
+      own, not uvloop, not TLS): use ws2fast's compiled socket transport instead of asyncio's,
+      whose read and write paths run in Python.  None: on, unless the environment says
+      ``WS2FAST_NATIVE_TRANSPORT=0``.
+    - ``max_closed_streams_remembered`` (2048): closed stream ids remembered, to tell "closed"
+      from "never opened" and how each closed (RFC 9113 §5.1).
+
+    Floods (RFC 9113 §10.5): past a limit, GOAWAY(ENHANCE_YOUR_CALM).  Each ``*_limit`` is a
+    :class:`RateLimit` (burst, per second), or None to turn it off:
+
+    - ``peer_reset_limit`` (1000, 100/s): RST_STREAM frames from the peer (Rapid Reset,
+      CVE-2023-44487).
+    - ``local_reset_limit`` (500, 50/s): streams we had to reset because the peer broke a rule
+      (MadeYouReset, CVE-2025-8671; reset flood, CVE-2019-9514).
+    - ``ping_limit`` (100, 10/s): PING frames (not ACKs) from the peer (ping flood,
+      CVE-2019-9512).
+    - ``settings_limit`` (50, 5/s): SETTINGS frames (not ACKs) from the peer (settings flood,
+      CVE-2019-9515).
+    - ``priority_limit`` (1000, 100/s): PRIORITY frames from the peer (resource loop,
+      CVE-2019-9513).
+    - ``window_update_limit`` (20000, 10000/s): WINDOW_UPDATE frames from the peer (generous:
+      a fast reader sends many).
+    - ``empty_frame_limit`` (1000, 100/s): frames that carry nothing and end nothing: DATA
+      without payload or END_STREAM, HEADERS or CONTINUATION with an empty fragment and no
+      END_HEADERS (empty frames flood, CVE-2019-9518).
+    - ``max_continuation_frames`` (64): CONTINUATION frames in one header block (CONTINUATION
+      flood, VU#421644); the block's octets are bounded by ``max_header_block_size`` as well.
+    """
+
     header_table_size: int = 4096
-    #: SETTINGS_MAX_CONCURRENT_STREAMS: streams the peer may have open at once.
     max_concurrent_streams: int = 100
-    #: SETTINGS_INITIAL_WINDOW_SIZE: what the peer may send on a stream before we release.
     initial_window_size: int = 262144
-    #: The connection-level receive window (raised from 65,535 by a WINDOW_UPDATE at start).
     connection_window_size: int = 1048576
-    #: SETTINGS_MAX_FRAME_SIZE: the largest frame payload we accept.
     max_frame_size: int = 16384
-    #: SETTINGS_MAX_HEADER_LIST_SIZE: the decoded header list we accept (RFC 9113 §6.5.2);
-    #: a larger request is answered 431, a larger response reset.
     max_header_list_size: int = 65536
-    #: Header block bytes (HEADERS + CONTINUATION fragments) we buffer for one block.
     max_header_block_size: int = 131072
-    #: Server: advertise SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 (RFC 8441 §3).
     enable_connect_protocol: bool = True
 
-    # -- WebSocket ------------------------------------------------------------------------------
-    #: The largest WebSocket message accepted (closed with 1009 beyond).  None: no limit.
     max_message_size: int | None = 1048576
-    #: Answer WebSocket pings with pongs automatically.
     auto_pong: bool = True
-    #: Echo a received Close frame automatically (completing the close handshake).
     auto_close: bool = True
-    #: permessage-deflate (RFC 7692): a client offers it, a server accepts an offer.
     permessage_deflate: bool = False
-    #: Messages shorter than this are sent uncompressed even when compression is on.
     compression_threshold: int = 128
-    #: permessage-deflate, our compressor: zlib's level (0-9), its memory level (1-9: the hash
-    #: table is 2^(level + 9) octets) and its LZ77 window in bits (9-15, and never more than was
-    #: negotiated).  These defaults cost ~54 KiB per compressing WebSocket where zlib's own
-    #: (level 6, memory level 8, 15 bits) cost ~262 KiB, for output ~3% larger on JSON.
     compression_level: int = 6
     compression_memory_level: int = 5
     compression_window_bits: int = 13
-    #: Release receive window only as the application acknowledges messages
-    #: (``H2Connection.acknowledge``) instead of as they are parsed: backpressure.
     release_on_consume: bool = False
-    #: Client: send extended CONNECT only after the server's SETTINGS allowed it (RFC 8441 §3).
     require_connect_protocol_setting: bool = True
 
-    # -- time -----------------------------------------------------------------------------------
-    #: How long our SETTINGS may wait for an ACK (RFC 9113 §6.5.3: SETTINGS_TIMEOUT).
     settings_ack_timeout: float = 10.0
-    #: How long a WebSocket stream may stay open once its close handshake is done (or once we
-    #: sent Close) before it is reset; it frees the stream's concurrency slot.
     close_timeout: float = 3.0
-    #: A stream whose queued DATA could not move for this long, because the peer kept its
-    #: flow-control window closed, is reset (RST_STREAM CANCEL; its WebSocket ends with 1006),
-    #: so a peer that never reads cannot hold our memory.  None: wait forever.
     send_stall_timeout: float | None = 60.0
-    #: asyncio server: a new connection must deliver its first request whole (HTTP/1.1: the
-    #: request head and body; HTTP/2: the client preface and SETTINGS) within this, or it is
-    #: closed: slowloris cannot hold a connection open by dripping bytes.  None: wait forever.
     handshake_timeout: float | None = 10.0
-    #: asyncio server: a connection with no WebSocket and no request in progress for this long
-    #: is closed (HTTP/2: GOAWAY NO_ERROR first).  Over HTTP/1.1 keep-alive, the next request
-    #: must arrive whole within it.  None: keep idle connections forever.
     idle_timeout: float | None = 60.0
-    #: asyncio layer: messages received but not yet taken by the application, summed over a
-    #: connection's WebSockets; past it the connection stops reading until half were taken.
-    #: Over HTTP/2 the stream windows bound the queued bytes; this bounds their number, which
-    #: tiny messages would otherwise turn into far more memory than their bytes.
-    max_queued_messages: int = 16384
-    #: asyncio layer: send a WebSocket ping (and an HTTP/2 PING per connection) this often;
-    #: None turns keepalive off.
+    lingering_time: float | None = 2.0
+    lingering_bytes: int = 1048576
     ping_interval: float | None = 20.0
-    #: asyncio layer: fail the WebSocket (1011) / drop the connection when the answer takes longer.
     ping_timeout: float | None = 20.0
-    #: asyncio layer, cleartext TCP on a selector loop (asyncio's own, not uvloop, not TLS):
-    #: use ws2fast's compiled socket transport instead of asyncio's, whose read and write paths
-    #: run in Python.  None: on, unless the environment says ``WS2FAST_NATIVE_TRANSPORT=0``.
+
+    max_queued_messages: int = 16384
     native_transport: bool | None = None
-    #: Closed stream ids remembered (to tell "closed" from "never opened").
     max_closed_streams_remembered: int = 2048
 
-    # -- floods (RFC 9113 §10.5): past a limit, GOAWAY(ENHANCE_YOUR_CALM) -----------------------
-    #: RST_STREAM frames from the peer (Rapid Reset, CVE-2023-44487).
     peer_reset_limit: RateLimit | None = RateLimit(1000, 100.0)
-    #: Streams we had to reset because the peer broke a rule (MadeYouReset, CVE-2025-8671;
-    #: reset flood, CVE-2019-9514).
     local_reset_limit: RateLimit | None = RateLimit(500, 50.0)
-    #: PING frames (not ACKs) from the peer (ping flood, CVE-2019-9512).
     ping_limit: RateLimit | None = RateLimit(100, 10.0)
-    #: SETTINGS frames (not ACKs) from the peer (settings flood, CVE-2019-9515).
     settings_limit: RateLimit | None = RateLimit(50, 5.0)
-    #: PRIORITY frames from the peer (resource loop, CVE-2019-9513).
     priority_limit: RateLimit | None = RateLimit(1000, 100.0)
-    #: WINDOW_UPDATE frames from the peer (generous: a fast reader sends many).
     window_update_limit: RateLimit | None = RateLimit(20000, 10000.0)
-    #: Frames that carry nothing and end nothing: DATA without payload or END_STREAM, HEADERS
-    #: or CONTINUATION with an empty fragment and no END_HEADERS (empty frames flood,
-    #: CVE-2019-9518).
     empty_frame_limit: RateLimit | None = RateLimit(1000, 100.0)
-    #: CONTINUATION frames in one header block (CONTINUATION flood, VU#421644); the block's
-    #: bytes are bounded by max_header_block_size as well.
     max_continuation_frames: int = 64
-    #: The clock for timeouts; injectable for tests.
     clock: Callable[[], float] = field(default=time.monotonic, compare=False)
 
     def __post_init__(self) -> None:
@@ -160,7 +209,7 @@ class Config:
         if self.max_message_size is not None:
             _check_range("max_message_size", self.max_message_size, 0, 2**63 - 1)
         optional = ("ping_interval", "ping_timeout", "send_stall_timeout",      # None: off
-                    "handshake_timeout", "idle_timeout")
+                    "handshake_timeout", "idle_timeout", "lingering_time")
         for name in ("settings_ack_timeout", "close_timeout", *optional):
             value = getattr(self, name)
             if value is None and name in optional:
@@ -168,6 +217,7 @@ class Config:
             if not (isinstance(value, (int, float)) and value > 0):
                 raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
         _check_range("max_closed_streams_remembered", self.max_closed_streams_remembered, 0, 2**31)
+        _check_range("lingering_bytes", self.lingering_bytes, 0, 2**62)
         _check_range("compression_threshold", self.compression_threshold, 0, 2**31)
         _check_range("compression_level", self.compression_level, 0, 9)
         _check_range("compression_memory_level", self.compression_memory_level, 1, 9)

@@ -29,7 +29,7 @@ from .. import events as ev
 from .._core import PREFACE, CloseReceived, Ping, Pong, ProtocolCore
 from ..config import Config
 from ..errors import ErrorCode
-from ..exceptions import ConnectionClosed, LocalProtocolError, connection_closed
+from ..exceptions import ConnectionClosed, HandshakeFailed, LocalProtocolError, connection_closed
 from ..h1connection import H1Connection
 from ..h2connection import H2Connection
 from .websocket import WebSocket
@@ -102,6 +102,9 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._greeted = False                            # the first request / SETTINGS came
         self._handling = 0                               # requests whose handler runs
+        self._linger_timer: asyncio.TimerHandle | None = None
+        # client: futures of Client.websocket() calls waiting for a stream slot
+        self._slot_waiters: list[asyncio.Future[None]] = []
 
     # -- what runs on this connection ---------------------------------------------------------
 
@@ -145,10 +148,14 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
     # through _received(); until the protocol is known, the bytes come here.
 
     def _sniff(self, data: memoryview) -> None:
-        """A cleartext server's first bytes: the HTTP/2 preface, or HTTP/1.1."""
+        """A cleartext server's first bytes: the HTTP/2 preface, or HTTP/1.1.
+
+        A request line starting ``PRI `` is an HTTP/2 client (the method is reserved for the
+        preface, RFC 7540 §11.6): if the rest does not match, it is answered as HTTP/2, with
+        GOAWAY(PROTOCOL_ERROR) saying so (§3.4), not as a bad HTTP/1.1 request."""
         self._sniffed += bytes(data)
         if self._sniffed[:len(PREFACE)] != PREFACE[:len(self._sniffed)]:
-            self._start(False)
+            self._start(self._sniffed.startswith(b"PRI "))
         elif len(self._sniffed) >= len(PREFACE):
             self._start(True)
         else:
@@ -157,6 +164,8 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
         self._received(data)
 
     def eof_received(self) -> bool | None:
+        if self._discarding:
+            return None                     # the peer closed too: the lingering close is over
         if isinstance(self.conn, H1Connection):
             self._dispatch(self.conn.receive_eof())
             self.flush()
@@ -169,10 +178,10 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
         if self._write_stall is not None:
             self._write_stall.cancel()
             self._write_stall = None
-        for handle in (self._keepalive, self._deadline):
+        for handle in (self._keepalive, self._deadline, self._linger_timer):
             if handle is not None:
                 handle.cancel()
-        self._keepalive = self._deadline = None
+        self._keepalive = self._deadline = self._linger_timer = None
         for ws in list(self.websockets.values()):
             ws._set_closed(ws.close_code if ws.close_code is not None else 1006, ws.close_reason)
         self.websockets.clear()
@@ -181,9 +190,16 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
                 future.set_exception(ConnectionError("the connection was lost"))
         for future in (self.ready, self.settings_received):
             if not future.done():
-                future.set_exception(ConnectionError("the connection was lost"))
+                if future is self.settings_received and self._h2 and self.client_side:
+                    error: Exception = HandshakeFailed(
+                        "the server closed the connection before sending its HTTP/2 SETTINGS: it does "
+                        "not speak HTTP/2 here (for ws://, HTTP/2 needs prior knowledge on the server)")
+                else:
+                    error = ConnectionError("the connection was lost")
+                future.set_exception(error)
                 future.exception()                   # nobody may be waiting: no warning
         self._wake_senders()
+        self._wake_slot_waiters()
         if not self.closed.done():
             self.closed.set_result(None)
         if self.owner is not None:
@@ -216,9 +232,47 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
     # flush() is compiled (ProtocolCore): it writes what the connection queued, arms the
     # HTTP/2 timeout timer (_arm_timer) and closes the transport when the connection says so.
 
-    def _close_transport(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
+    def _close_transport(self, linger: bool = True) -> None:
+        """End the connection: a client closes at once; a server lingers (Config.lingering_time):
+        it shuts down its sending side once what it wrote is out, then reads and drops what
+        still comes until the peer closes too, at most lingering_time seconds and
+        lingering_bytes octets.  Closing a socket with unread input makes the kernel send a TCP
+        reset, and a peer that is still writing (a flood we just ended with GOAWAY) may then
+        never read our last words."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self._discarding:
+            if not linger:
+                self._linger_done()
+            return
+        linger_time = self.config.lingering_time
+        if self.client_side or linger_time is None or not linger or self._lost:
+            transport.close()
+            return
+        try:
+            if transport.can_write_eof():
+                transport.write_eof()       # TLS cannot half-close: it just keeps reading
+        except OSError:                     # the peer is gone already
+            transport.abort()
+            return
+        self._discarding = True
+        self._discard_left = self.config.lingering_bytes
+        self._linger_timer = self.loop.call_later(linger_time, self._linger_done)
+
+    def _linger_done(self) -> None:
+        """The lingering close ran out of time or of octets: close now (at once, if what we
+        wrote still cannot go out)."""
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if transport.get_write_buffer_size():
+            transport.abort()
+        else:
+            transport.close()
 
     def abort(self) -> None:
         if self.transport is not None:
@@ -258,6 +312,12 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
         if ws.closed and not ws._close_started:
             raise connection_closed(ws.close_code or 1006, ws.close_reason)
 
+    def _wake_slot_waiters(self) -> None:
+        waiters, self._slot_waiters = self._slot_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
     def _wake_senders(self) -> None:
         waiters, self._send_waiters = self._send_waiters, []
         for waiter in waiters:
@@ -270,6 +330,8 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
     # or queue there; every other event comes here, in order.
 
     def _event(self, event: Any) -> None:
+        if self._slot_waiters:
+            self._wake_slot_waiters()           # a stream may have ended: a slot may be free
         kind = type(event)
         if kind is Pong:
             ws = self.websockets.get(event.stream_id)
@@ -349,6 +411,10 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
         elif kind is ev.ConnectionTerminated:
             if not event.remote or event.error_code != ErrorCode.NO_ERROR:
                 logger.info("ws2fast: connection terminated: %s", event)
+            if self.client_side and not self.settings_received.done():
+                self.settings_received.set_exception(HandshakeFailed(
+                    event.message or f"the server ended the connection before its SETTINGS: {event}"))
+                self.settings_received.exception()      # nobody may be waiting: no warning
             for future, *_ in self._handshakes.values():
                 if not future.done():
                     future.set_exception(ConnectionError(f"the connection ended: {event}"))
@@ -476,7 +542,6 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
         self.flush()
         answer = await future
         if isinstance(answer, ev.WebSocketRejected):
-            from ..exceptions import HandshakeFailed
             body = b""
             pending = self._refusals.pop(sid, None)
             if pending is not None:
@@ -489,15 +554,34 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
                                   answer.headers, body)
         return answer
 
-    def respond(self, stream_id: int, status: int, headers: Any, body: bytes) -> None:
-        """Server: answer a plain request (ignored if its stream is gone)."""
-        try:
-            events = self.conn.send_response(stream_id, status, headers, body)
-        except LocalProtocolError:
-            return
+    def respond(self, stream_id: int, status: int, headers: Any, body: bytes) -> bool:
+        """Server: answer a plain request.  False if it no longer awaits an answer (its stream
+        was reset, the connection is gone); a response that cannot be sent raises what
+        ``send_response`` raises, before anything of it is written."""
+        conn = self.conn
+        if conn is None or self._lost or not conn.response_pending(stream_id):
+            return False
+        events = conn.send_response(stream_id, status, headers, body)
         if events:
             self._dispatch(events)
         self.flush()
+        return True
+
+    def respond_failed(self, stream_id: int) -> None:
+        """Server: answering a request failed.  A 500 if nothing of the answer went out; else
+        the stream is reset (HTTP/2) or the connection dropped (HTTP/1.1), so that the client
+        never waits for the rest."""
+        conn = self.conn
+        if conn is None or self._lost:
+            return
+        if conn.response_pending(stream_id):
+            self.respond(stream_id, 500, [(b"content-type", b"text/plain")], b"internal error\n")
+        elif self._h2:
+            with contextlib.suppress(LocalProtocolError):
+                conn.reset_stream(stream_id, ErrorCode.INTERNAL_ERROR)
+            self.flush()
+        else:
+            self.abort()
 
     async def request(self, method: str, path: str, authority: str, scheme: str, headers: Any,
                       body: bytes) -> tuple[int, tuple, bytes]:

@@ -216,7 +216,14 @@ class Server:
     async def _run_http(self, conn: Connection, stream_id: int, request: Request) -> None:
         try:
             status, headers, body = await self._http_response(request)
-            conn.respond(stream_id, status, headers, body)
+            try:
+                conn.respond(stream_id, status, headers, body)
+            except Exception:
+                # A response the connection refuses (a status out of range, a header that cannot
+                # be sent): nothing of it was written, so the client gets a 500 instead.
+                logger.exception("ws2fast: the response to %s %s could not be sent", request.method,
+                                 request.path)
+                conn.respond_failed(stream_id)
         finally:
             conn.end_handling()
 
@@ -228,11 +235,10 @@ class Server:
             response = handler(request)
             if inspect.isawaitable(response):
                 response = await response
-            status, headers, body = response
+            return _checked_response(response)
         except Exception:
             logger.exception("ws2fast: http_handler failed")
             return 500, [(b"content-type", b"text/plain")], b"internal error\n"
-        return status, headers, body
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -272,7 +278,8 @@ class Server:
             if not task.done():
                 task.cancel()
         for conn in list(self.connections):
-            conn._close_transport()
+            # Whoever is still connected had the close timeout to finish: no lingering now.
+            conn._close_transport(linger=False)
         closing = [conn.closed for conn in list(self.connections)]
         if closing:
             done, pending = await asyncio.wait(closing, timeout=1.0)
@@ -292,6 +299,21 @@ class Server:
     async def __aexit__(self, *exc_info: object) -> None:
         self.close()
         await self.wait_closed()
+
+
+def _checked_response(response: Any) -> tuple[int, Headers, bytes]:
+    """What an http_handler returned, if it has the shape of (status, headers, body)."""
+    if not isinstance(response, (tuple, list)) or len(response) != 3:
+        raise TypeError(f"http_handler must return (status, headers, body), not {response!r:.100}")
+    status, headers, body = response
+    if isinstance(body, str):
+        raise TypeError("http_handler returned a str body: encode it (bytes-like bodies only)")
+    try:
+        body = bytes(body)
+    except TypeError:
+        raise TypeError(f"http_handler returned a body of type {type(body).__name__}, "
+                        "not a bytes-like object") from None
+    return status, headers, body
 
 
 def _is_listener(handler: Any) -> bool:
