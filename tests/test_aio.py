@@ -489,3 +489,63 @@ def test_a_flood_of_tiny_messages_is_bounded_by_count_not_only_by_window(loop_ki
     # at most the limit plus what one 64 KiB read can carry (7-octet frames)
     assert seen["queued"] <= 1000 + 65536 // 7 + 1, seen
     assert seen["in order"] is True
+
+
+def test_client_opens_another_connection_past_the_servers_stream_limit(loop_kind):
+    # The server allows 3 streams per connection; a Client asked for 7 WebSockets opens 3
+    # connections (its default: no bound), and every WebSocket works.
+    async def main():
+        async with ws2fast.serve(echo, "127.0.0.1", 0, config=Config(max_concurrent_streams=3)) as server:
+            async with ws2fast.Client(f"http://127.0.0.1:{server.port}") as client:
+                sockets = await asyncio.gather(*(client.websocket(f"/{i}") for i in range(7)))
+                assert len(client.connections) == 3 and len(server.connections) == 3
+                assert sorted(len(c.websockets) for c in client.connections) == [1, 3, 3]
+                for i, ws in enumerate(sockets):
+                    await ws.send(f"m{i}")
+                    assert await ws.recv() == f"m{i}"
+                assert (await client.request("GET", "/"))[0] == 404        # a stream on a new connection
+                assert len(client.connections) == 3
+    run(loop_kind, main())
+
+
+def test_client_with_max_connections_waits_for_a_free_stream(loop_kind):
+    async def main():
+        async with ws2fast.serve(echo, "127.0.0.1", 0, config=Config(max_concurrent_streams=2)) as server:
+            origin = f"http://127.0.0.1:{server.port}"
+            async with ws2fast.Client(origin, max_connections=1, open_timeout=5) as client:
+                first, second = [await client.websocket(f"/{i}") for i in range(2)]
+                third = asyncio.ensure_future(client.websocket("/third"))
+                await asyncio.sleep(0.2)
+                assert not third.done() and len(client.connections) == 1
+                await first.close()
+                ws = await asyncio.wait_for(third, 5)
+                await ws.send("through")
+                assert await ws.recv() == "through" and len(server.connections) == 1
+            async with ws2fast.Client(origin, max_connections=1, open_timeout=0.3) as client:
+                await client.websocket("/a")
+                await client.websocket("/b")
+                with pytest.raises(asyncio.TimeoutError, match="max_connections"):
+                    await client.websocket("/c")
+    run(loop_kind, main())
+
+
+def test_client_refuses_bad_max_connections():
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError):
+            ws2fast.Client("http://127.0.0.1:1", max_connections=bad)
+
+
+def test_http2_to_a_server_without_http2_fails_with_a_reason(loop_kind):
+    # A ws:// server that speaks only HTTP/1.1 (the websockets library): prior-knowledge HTTP/2
+    # must fail with HandshakeFailed saying so, not with a bare "connection lost".
+    import websockets
+
+    async def main():
+        async with websockets.serve(lambda ws: ws.wait_closed(), "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            with pytest.raises(HandshakeFailed, match="HTTP/2"):
+                await ws2fast.connect(f"ws://127.0.0.1:{port}/", http2=True)
+            with pytest.raises(HandshakeFailed, match="HTTP/2"):
+                async with ws2fast.Client(f"http://127.0.0.1:{port}") as client:
+                    await client.websocket("/")
+    run(loop_kind, main())

@@ -51,3 +51,23 @@ def test_all_names_exist(module):
 
 def test_version():
     assert ws2fast.__version__
+
+
+def test_the_whole_exception_tree_is_exported_at_the_top_level():
+    for name in exceptions.__all__:
+        assert getattr(ws2fast, name) is getattr(exceptions, name)
+        assert name in ws2fast.__all__
+    assert issubclass(ws2fast.InvalidURI, ValueError)
+    assert issubclass(ws2fast.ConnectionClosedOK, ws2fast.ConnectionClosed)
+
+
+@pytest.mark.parametrize("uri", ["ws://", "ws:///path", "wss://:443/", "http://host/", "ws://host:99999/"])
+def test_connect_refuses_a_uri_it_cannot_use_before_any_io(uri):
+    import asyncio
+
+    async def main():
+        with pytest.raises(ValueError) as info:
+            await ws2fast.connect(uri)
+        assert isinstance(info.value, ws2fast.InvalidURI)
+
+    asyncio.run(main())

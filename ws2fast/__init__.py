@@ -21,9 +21,14 @@ from .websocket import WebSocketSession
 from .aio import Accept, Client, Reject, Request, WebSocket, WebSocketListener, connect, serve
 from .errors import CloseCode, ErrorCode, FrameType, Opcode, SettingCode
 from .exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
     FrameError,
+    HandshakeFailed,
     HeaderListTooLarge,
     HPACKError,
+    InvalidURI,
     LocalProtocolError,
     ProtocolError,
     RemoteProtocolError,
@@ -67,4 +72,9 @@ __all__ = [
     "HPACKError",
     "HeaderListTooLarge",
     "WebSocketProtocolError",
+    "ConnectionClosed",
+    "ConnectionClosedOK",
+    "ConnectionClosedError",
+    "HandshakeFailed",
+    "InvalidURI",
 ]

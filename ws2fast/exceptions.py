@@ -13,8 +13,10 @@
     ├── ConnectionClosed               (asyncio) the WebSocket is closed; code/reason say how
     │   ├── ConnectionClosedOK         ... with 1000 or 1001 (or no status)
     │   └── ConnectionClosedError      ... otherwise
-    └── HandshakeFailed                (asyncio) the server refused the WebSocket, or the
-                                       connection could not open one (status says which)
+    ├── HandshakeFailed                (asyncio) the server refused the WebSocket, or the
+    │                                  connection could not open one (status says which)
+    └── InvalidURI                     (asyncio) a URI connect() or Client() cannot use; also a
+                                       ValueError
 
 ``stream_id`` on a :class:`RemoteProtocolError` is ``None`` for a connection error (answer with
 GOAWAY) and the stream's id for a stream error (answer with RST_STREAM).  The codecs raise these;
@@ -34,6 +36,7 @@ __all__ = [
     "ConnectionClosedOK",
     "ConnectionClosedError",
     "HandshakeFailed",
+    "InvalidURI",
     "Ws2fastError",
     "ProtocolError",
     "LocalProtocolError",
@@ -192,6 +195,11 @@ class HandshakeFailed(Ws2fastError):
         self.status = status
         self.headers = headers
         self.body = body
+
+
+class InvalidURI(Ws2fastError, ValueError):
+    """A URI that :func:`ws2fast.connect` or :class:`ws2fast.Client` cannot use (wrong scheme,
+    no host, a bad port)."""
 
 
 _ERROR_CODES = frozenset(int(c) for c in ErrorCode)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from ..config import Config
 from ..errors import SettingCode
-from ..exceptions import HandshakeFailed
+from ..exceptions import HandshakeFailed, InvalidURI
 from .connection import Connection
 from .transport import native_transport_applies, open_native_connection
 from .websocket import WebSocket
@@ -52,12 +52,19 @@ async def _open_connection(host: str, port: int, *, secure: bool, ssl: Any, http
 
 
 def _split(uri: str, schemes: tuple[str, str]) -> tuple[bool, str, int, str, str]:
+    if not isinstance(uri, str):
+        raise TypeError(f"the URI must be a str, not {type(uri).__name__}")
     parts = urlsplit(uri)
     if parts.scheme not in schemes:
-        raise ValueError(f"{uri!r}: the scheme must be {schemes[0]} or {schemes[1]}")
+        raise InvalidURI(f"{uri!r}: the scheme must be {schemes[0]} or {schemes[1]}")
     secure = parts.scheme == schemes[1]
     host = parts.hostname or ""
-    port = parts.port or (443 if secure else 80)
+    if not host:
+        raise InvalidURI(f"{uri!r} has no host")
+    try:
+        port = parts.port or (443 if secure else 80)
+    except ValueError as exc:
+        raise InvalidURI(f"{uri!r}: {exc}") from None
     default = port == (443 if secure else 80)
     authority = (f"[{host}]" if ":" in host else host) + ("" if default else f":{port}")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -131,20 +138,36 @@ class connect:
 
 
 class Client:
-    """Many WebSockets on one HTTP/2 connection to an origin.
+    """Many WebSockets (and plain requests) over HTTP/2 connections to one origin.
 
     ``async with Client("https://host:8443") as client: a = await client.websocket("/a")``.
     ``http://`` origins use cleartext HTTP/2 by prior knowledge.
+
+    Every WebSocket goes on the newest connection while the server's
+    SETTINGS_MAX_CONCURRENT_STREAMS leaves it room.  When no connection has a free stream,
+    :meth:`websocket` opens another one, up to ``max_connections`` (None, the default: no
+    bound); past that it waits for a stream to close, within ``open_timeout``.  Opening more is
+    the default because WebSockets are long-lived: a slot frees only when one of them closes,
+    so waiting would usually just run into the timeout.
     """
 
     def __init__(self, origin: str, *, ssl: Any = None, config: Config | None = None,
-                 open_timeout: float = 10.0, max_queue: int = 16, server_hostname: str | None = None) -> None:
+                 open_timeout: float = 10.0, max_queue: int = 16, server_hostname: str | None = None,
+                 max_connections: int | None = None) -> None:
+        if max_connections is not None and (isinstance(max_connections, bool) or not isinstance(max_connections, int)
+                                            or max_connections < 1):
+            raise ValueError(f"max_connections must be a positive int or None, not {max_connections!r}")
         self.origin = origin
         self._secure, self._host, self._port, self._authority, _ = _split(origin, ("http", "https"))
         self._ssl, self._config = ssl, config
         self._open_timeout, self._max_queue = open_timeout, max_queue
         self._server_hostname = server_hostname
+        self._max_connections = max_connections
+        #: the connections in use, oldest first (those lost or going away are dropped)
+        self.connections: list[Connection] = []
+        #: the newest connection (None before the first WebSocket or request)
         self.connection: Connection | None = None
+        self._connecting: asyncio.Future[Connection] | None = None
 
     async def _connect(self) -> Connection:
         conn = await _open_connection(self._host, self._port, secure=self._secure, ssl=self._ssl, http2=True,
@@ -152,47 +175,93 @@ class Client:
                                       server_hostname=self._server_hostname)
         if conn.http_version != "HTTP/2":
             conn._close_transport()
-            raise HandshakeFailed("the server did not agree to HTTP/2")
-        settings = await conn.settings_received
+            raise HandshakeFailed(f"{self.origin} did not agree to HTTP/2 (ALPN chose HTTP/1.1)")
+        try:
+            settings = await conn.settings_received
+        except ConnectionError:
+            raise HandshakeFailed(f"{self.origin} does not speak HTTP/2: it closed the connection "
+                                  "after our connection preface") from None
         if not settings.get(SettingCode.ENABLE_CONNECT_PROTOCOL):
             conn._close_transport()
             raise HandshakeFailed("the server does not allow WebSockets over HTTP/2 "
                                   "(no SETTINGS_ENABLE_CONNECT_PROTOCOL)")
         return conn
 
-    def _usable(self) -> bool:
+    @staticmethod
+    def _usable(conn: Connection) -> bool:
         # A connection that is lost, or that either side has sent GOAWAY on (the server's idle
         # timeout, a shutdown), takes no new streams: the next one opens a fresh connection.
-        conn = self.connection
-        return conn is not None and not conn.closed.done() and conn.conn is not None \
+        return not conn.closed.done() and conn.conn is not None \
             and conn.conn._goaway_received is None and not conn.conn._terminated
+
+    async def _connection_with_room(self) -> Connection:
+        """A connection that can take one more stream now: the newest with room, a new one,
+        or, at max_connections, the first to free a slot."""
+        while True:
+            self.connections = [c for c in self.connections if self._usable(c)]
+            for conn in reversed(self.connections):
+                if conn.conn.can_open_stream:
+                    return conn
+            if self._max_connections is None or len(self.connections) < self._max_connections:
+                if self._connecting is None:
+                    self._connecting = asyncio.ensure_future(self._connect())
+                    self._connecting.add_done_callback(self._connected)
+                conn = await asyncio.shield(self._connecting)
+                if not conn.conn.can_open_stream and not conn.conn.streams:
+                    raise HandshakeFailed(f"{self.origin} allows no streams at all "
+                                          "(SETTINGS_MAX_CONCURRENT_STREAMS = 0)")
+                continue
+            loop = asyncio.get_running_loop()
+            slot = loop.create_future()
+            for conn in self.connections:
+                conn._slot_waiters.append(slot)
+            await slot
+
+    def _connected(self, future: asyncio.Future[Connection]) -> None:
+        self._connecting = None
+        if not future.cancelled() and future.exception() is None:
+            self.connection = future.result()
+            self.connections.append(self.connection)
+
+    async def _opened(self, what: str, coro: Any) -> Any:
+        try:
+            return await asyncio.wait_for(coro, self._open_timeout)
+        except asyncio.TimeoutError:
+            full = self.connections and not any(c.conn.can_open_stream for c in self.connections)
+            raise asyncio.TimeoutError(
+                f"{what} did not open within {self._open_timeout:g} s (open_timeout)"
+                + (f": all {len(self.connections)} connections are at the server's "
+                   "SETTINGS_MAX_CONCURRENT_STREAMS (max_connections)" if full else "")) from None
 
     async def websocket(self, path: str = "/", *, subprotocols: Iterable[str] = (),
                         extensions: Iterable[str] | None = None, origin: str | None = None,
                         additional_headers: Iterable[tuple[Any, Any]] = ()) -> WebSocket:
-        """Open one more WebSocket on the shared connection (opening it if needed)."""
+        """Open one more WebSocket (on a connection with room, opening one if needed)."""
         async def open_one() -> WebSocket:
-            if not self._usable():
-                self.connection = await self._connect()
-            return await self.connection.open_websocket(
+            conn = await self._connection_with_room()
+            return await conn.open_websocket(
                 path, self._authority, scheme="https" if self._secure else "http",
                 subprotocols=tuple(subprotocols), origin=origin,
                 extensions=None if extensions is None else tuple(extensions),
                 headers=tuple(additional_headers))
-        return await asyncio.wait_for(open_one(), self._open_timeout)
+        return await self._opened(f"the WebSocket {path!r}", open_one())
 
     async def request(self, method: str, path: str, headers: Iterable[tuple[Any, Any]] = (),
                       body: bytes = b"") -> tuple[int, tuple, bytes]:
-        """A plain HTTP request on the shared connection: (status, headers, body)."""
-        if not self._usable():
-            self.connection = await self._connect()
-        return await self.connection.request(method, path, self._authority,
-                                             "https" if self._secure else "http", headers, body)
+        """A plain HTTP request: (status, headers, body)."""
+        conn = await self._opened(f"a stream for {method} {path!r}", self._connection_with_room())
+        return await conn.request(method, path, self._authority, "https" if self._secure else "http",
+                                  headers, body)
 
     async def close(self) -> None:
-        conn = self.connection
-        if conn is None:
-            return
+        """Close every WebSocket (close handshake), then every connection (GOAWAY)."""
+        if self._connecting is not None:
+            self._connecting.cancel()
+        connections, self.connections = self.connections, []
+        await asyncio.gather(*(self._close_one(conn) for conn in connections))
+
+    @staticmethod
+    async def _close_one(conn: Connection) -> None:
         await asyncio.gather(*(ws.close() for ws in list(conn.websockets.values())), return_exceptions=True)
         conn.goaway()
         conn._close_transport()

@@ -42,8 +42,25 @@ class WebSocket(WebSocketCore):
     """One open WebSocket.  Made by :func:`ws2fast.connect`, :meth:`ws2fast.Client.websocket`
     and :func:`ws2fast.serve` (which passes it to the handler).
 
-    ``send_nowait`` and the delivery of messages are compiled
-    (:class:`ws2fast._core.WebSocketCore`).
+    Attributes:
+
+    - ``path``: the request target (path and query) the WebSocket was opened on.
+    - ``subprotocol``: the subprotocol agreed in the handshake (``Sec-WebSocket-Protocol``),
+      or None.
+    - ``extensions``: the extensions agreed, as header values (e.g.
+      ``("permessage-deflate; server_max_window_bits=13",)``); empty when none.
+    - ``headers``: on a client, the server's response headers; on a server, the request's;
+      a tuple of ``(name, value)`` byte pairs, names in lowercase.
+    - ``request_headers``: on a server, the request's headers (as ``headers``); empty on a
+      client.
+    - ``close_code``: the close code once the WebSocket is closed (the peer's, or 1006 when the
+      connection ended without a close handshake); None while open.
+    - ``close_reason``: the close reason that came with it ("" when none).
+    - ``stream_id``: the HTTP/2 stream carrying it (0 over HTTP/1.1).
+
+    ``http_version``, ``closed``, ``buffered_amount``, ``local_address`` and
+    ``remote_address`` are described where they are defined.  ``send_nowait`` and the delivery
+    of messages are compiled (:class:`ws2fast._core.WebSocketCore`).
     """
 
     def __init__(self, connection: Connection, stream_id: int, *, path: str, headers: tuple,
@@ -82,14 +99,18 @@ class WebSocket(WebSocketCore):
 
     @property
     def closed(self) -> bool:
+        """Whether the WebSocket is closed (``close_code`` says how)."""
         return self._closed.done()
 
     @property
     def local_address(self) -> Any:
+        """Our socket address, as the transport reports it (None once the connection is gone)."""
         return self._connection.transport.get_extra_info("sockname") if self._connection.transport else None
 
     @property
     def remote_address(self) -> Any:
+        """The peer's socket address, as the transport reports it (None once the connection is
+        gone)."""
         return self._connection.transport.get_extra_info("peername") if self._connection.transport else None
 
     # -- called by the connection ----------------------------------------------------------
@@ -280,6 +301,7 @@ class WebSocket(WebSocketCore):
             c._close_transport()
 
     async def wait_closed(self) -> None:
+        """Wait until the WebSocket is closed."""
         await asyncio.shield(self._closed)
 
     async def __aenter__(self) -> WebSocket:  # noqa: PYI034
