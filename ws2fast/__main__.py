@@ -46,14 +46,25 @@ def info(_args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ws2fast", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command")
-    commands.add_parser("info", help="version, build and a self-check of the codecs").set_defaults(run=info)
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (its commands are in ws2fast.cli)."""
     from .cli import main_commands
 
+    parser = argparse.ArgumentParser(
+        prog="python -m ws2fast",
+        description="ws2fast: WebSockets over HTTP/2 (RFC 8441) and HTTP/1.1 (RFC 6455). "
+                    "With no command, 'info' runs.",
+        epilog="'python -m ws2fast COMMAND --help' describes a command and its options.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("info", help="version, build and a self-check of the codecs",
+                        description="The version, how the compiled core was built, and a quick "
+                                    "self-check of the wire codecs.").set_defaults(run=info)
     main_commands(commands)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command is None:
         args.run = info
     return int(args.run(args) or 0)

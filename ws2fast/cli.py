@@ -12,18 +12,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import html
+import logging
 import mimetypes
 import signal
+import socket
 import ssl as ssl_module
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .aio import Client, Request, WebSocket, connect, serve
+from .config import Config
 from .errors import SettingCode
+from .exceptions import ConnectionClosed, HandshakeFailed, InvalidURI
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>ws2fast</title></head>
@@ -40,9 +46,23 @@ ws.onclose = (e) => log("closed " + e.code);
 """
 
 
+logger = logging.getLogger("ws2fast.cli")
+
+
 async def echo(ws: WebSocket) -> None:
     async for message in ws:
         await ws.send(message)
+
+
+async def _logged_echo(ws: WebSocket) -> None:
+    """serve's handler: echo, with a line per WebSocket at INFO (--log-level info)."""
+    peer = ws.remote_address
+    logger.info("%s %s opened over %s (subprotocol %s, extensions %s)", peer, ws.path, ws.http_version,
+                ws.subprotocol, list(ws.extensions) or "none")
+    try:
+        await echo(ws)
+    finally:
+        logger.info("%s %s closed with %s %s", peer, ws.path, ws.close_code, ws.close_reason)
 
 
 def _page(request: Request) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
@@ -74,20 +94,36 @@ def _static(root: Path) -> Any:
 
 def _server_ssl(args: argparse.Namespace) -> ssl_module.SSLContext | None:
     if not args.certfile:
+        if args.keyfile:
+            raise UsageError("--keyfile needs --certfile")
         return None
     context = ssl_module.SSLContext(ssl_module.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(args.certfile, args.keyfile)
+    try:
+        context.load_cert_chain(args.certfile, args.keyfile)
+    except FileNotFoundError as exc:
+        raise UsageError(f"cannot read {exc.filename or args.certfile}: no such file") from None
+    except (ssl_module.SSLError, OSError) as exc:
+        raise UsageError(f"cannot load the certificate {args.certfile}"
+                         + (f" with the key {args.keyfile}" if args.keyfile else "") + f": {exc}") from None
     return context
 
 
 async def _serve(args: argparse.Namespace) -> int:
     context = _server_ssl(args)
     http_handler = _static(Path(args.static)) if args.static else _page
+    config = Config(max_message_size=args.max_message_size or None, permessage_deflate=args.permessage_deflate)
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             asyncio.get_running_loop().add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
-    async with serve(echo, args.host, args.port, ssl=context, http_handler=http_handler) as server:
+    try:
+        server = await serve(_logged_echo, args.host, args.port, ssl=context, http_handler=http_handler,
+                             origins=args.origin, subprotocols=args.subprotocol or (), config=config)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(f"cannot listen on {args.host}:{args.port}: the address is in use") from None
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    async with server:
         scheme = "https" if context else "http"
         print(f"ws2fast {__version__} serving on {scheme}://{args.host}:{server.port}/ "
               f"(WebSockets echo on every path; HTTP/2 and HTTP/1.1)", flush=True)
@@ -97,17 +133,20 @@ async def _serve(args: argparse.Namespace) -> int:
 
 
 async def _connect(args: argparse.Namespace) -> int:
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"subprotocols": args.subprotocol or ()}
     if args.cafile:
-        kwargs["ssl"] = ssl_module.create_default_context(cafile=args.cafile)
+        try:
+            kwargs["ssl"] = ssl_module.create_default_context(cafile=args.cafile)
+        except FileNotFoundError:
+            raise UsageError(f"cannot read {args.cafile}: no such file") from None
+        except ssl_module.SSLError as exc:
+            raise UsageError(f"cannot load {args.cafile} as a CA certificate: {exc}") from None
     if args.http2:
         kwargs["http2"] = True
     async with connect(args.url, **kwargs) as ws:
         print(f"connected over {ws.http_version}" + (f", subprotocol {ws.subprotocol}" if ws.subprotocol else ""),
               flush=True)
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        lines = _stdin_lines()
 
         async def printer() -> None:
             with contextlib.suppress(Exception):
@@ -115,15 +154,51 @@ async def _connect(args: argparse.Namespace) -> int:
                     print(f"< {message!r}" if isinstance(message, bytes) else f"< {message}", flush=True)
 
         task = asyncio.ensure_future(printer())
-        while True:
-            line = await reader.readline()
-            if not line:
+        while not ws.closed:
+            line = await lines.get()
+            if line is None:
                 break
-            await ws.send(line.decode("utf-8", "replace").rstrip("\n"))
+            await ws.send(line.rstrip("\n"))
         await asyncio.sleep(0.2)                      # let the last echoes arrive
         task.cancel()
-    print(f"closed with {ws.close_code}", flush=True)
+    print(f"closed with {ws.close_code}" + (f" ({ws.close_reason})" if ws.close_reason else ""), flush=True)
     return 0
+
+
+def _stdin_lines() -> asyncio.Queue[str | None]:
+    """stdin's lines, read by a daemon thread (works for a terminal, a pipe, a file and
+    /dev/null alike, which the loop's pipe transport does not); None at the end."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def read() -> None:
+        try:
+            for line in sys.stdin:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+        except (OSError, ValueError, RuntimeError):
+            pass                                # stdin closed, or the loop is gone
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=read, name="ws2fast-stdin", daemon=True).start()
+    return queue
+
+
+class _Progress:
+    """A progress line that redraws itself on a terminal and prints once at the end otherwise."""
+
+    def __init__(self, label: str, total: int, stream: Any = None) -> None:
+        self.label, self.total = label, total
+        self.stream = stream if stream is not None else sys.stdout
+        self.live = self.stream.isatty()
+
+    def update(self, done: int) -> None:
+        if self.live:
+            print(f"\r{self.label} {_bar(done, self.total)}", end="", file=self.stream, flush=True)
+
+    def finish(self, done: int, summary: str) -> None:
+        print(("\r" if self.live else "") + f"{self.label} {_bar(done, self.total)}  {summary}",
+              file=self.stream, flush=True)
 
 
 def _bar(done: int, total: int, width: int = 30) -> str:
@@ -141,8 +216,10 @@ async def _demo(args: argparse.Namespace) -> int:
         async with Client(origin) as client:
             sockets = [await client.websocket(f"/demo/{i}", subprotocols=["demo.v1"]) for i in range(args.streams)]
             conn = sockets[0]._connection
+            # the server's SETTINGS as it sent them (RFC defaults for the rest are not shown)
+            sent = conn.settings_received.result()
             settings = {SettingCode(k).name if k in SettingCode._value2member_map_ else k: v
-                        for k, v in conn.conn.remote_settings.items()}
+                        for k, v in sent.items()}
             print(f"connection: {conn.http_version} by prior knowledge (no ALPN in cleartext), "
                   f"{len({id(ws._connection) for ws in sockets})} TCP connection for {len(sockets)} WebSockets")
             print(f"server SETTINGS: {settings}")
@@ -153,6 +230,7 @@ async def _demo(args: argparse.Namespace) -> int:
                 total = args.messages
                 payload = b"x" * size
                 done = 0
+                progress = _Progress(f"  {size:>5} B echo", total)
                 start = time.perf_counter()
                 deadline = start + args.seconds
                 window = 100
@@ -163,34 +241,152 @@ async def _demo(args: argparse.Namespace) -> int:
                     for i in range(batch):
                         await sockets[i % len(sockets)].recv()
                     done += batch
-                    if done % (window * 20) == 0 or done == total:
-                        print(f"\r  {size:>5} B echo {_bar(done, total)}", end="", flush=True)
+                    if done % (window * 20) == 0:
+                        progress.update(done)
                 elapsed = time.perf_counter() - start
-                print(f"\r  {size:>5} B echo {_bar(done, total)}  {done / elapsed:,.0f} msgs/s, "
-                      f"{2 * done * size / elapsed / 1e6:,.1f} MB/s both ways", flush=True)
+                progress.finish(done, f"{done / elapsed:,.0f} msgs/s, "
+                                      f"{2 * done * size / elapsed / 1e6:,.1f} MB/s both ways")
             for ws in sockets:
                 await ws.close(1000)
             print(f"closed: {[ws.close_code for ws in sockets]} (close handshake, then END_STREAM both ways)")
     return 0
 
 
+class UsageError(Exception):
+    """An ordinary mistake or condition (a file missing, a port taken): one line, exit 1."""
+
+
+def _in_range(low: int, high: int | None) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(
+                f"must be from {low} to {high}, not {value}" if high is not None
+                else f"must be at least {low}, not {value}")
+        return value
+    return parse
+
+
+class _Help(argparse.HelpFormatter):
+    """Every option's help ends with its default ("off" for a flag, unless the help says it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default is argparse.SUPPRESS or not action.option_strings:
+            return text
+        if isinstance(action, argparse._StoreTrueAction):
+            return text + " (default: off)"
+        return text + " (default: %(default)s)"
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def run(command: Any, args: argparse.Namespace) -> int:
+    """Run a command's coroutine; ordinary failures become one line on stderr and exit 1,
+    Ctrl-C exits 130, both without a traceback."""
+    logging.basicConfig(level=getattr(args, "log_level", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(command(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        message = _describe(exc, args)
+        if message is None:
+            raise
+        print(f"ws2fast {args.command}: {message}", file=sys.stderr)
+        return 1
+
+
+def _describe(exc: BaseException, args: argparse.Namespace) -> str | None:
+    """One line for an ordinary failure, or None for a bug (which keeps its traceback)."""
+    target = getattr(args, "url", None) or f"{getattr(args, 'host', '')}:{getattr(args, 'port', '')}"
+    if isinstance(exc, UsageError):
+        return str(exc)
+    if isinstance(exc, HandshakeFailed):
+        if exc.status:
+            detail = "" if str(exc) == f"the server answered {exc.status}" else f" ({exc})"
+            return f"{target} is not a WebSocket endpoint: the server answered {exc.status}{detail}"
+        return f"{target}: the WebSocket handshake failed: {exc}"
+    if isinstance(exc, InvalidURI):
+        return str(exc)
+    if isinstance(exc, ssl_module.SSLCertVerificationError):
+        return f"{target}: the server's certificate is not trusted: {exc.verify_message} (--cafile trusts a CA)"
+    if isinstance(exc, ssl_module.SSLError):
+        return f"{target}: TLS failed: {exc.reason or exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"cannot connect to {target}: connection refused"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot connect to {target}: {exc.strerror}"
+    if isinstance(exc, asyncio.TimeoutError):
+        return f"{target}: timed out" + (f" ({exc})" if str(exc) else "")
+    if isinstance(exc, ConnectionClosed):
+        return f"{target}: the connection closed ({exc})"
+    if isinstance(exc, (ConnectionError, OSError)):
+        return f"{target}: {exc.strerror or exc}" if isinstance(exc, OSError) else f"{target}: {exc}"
+    return None
+
+
 def main_commands(commands: Any) -> None:
-    p = commands.add_parser("serve", help="echo WebSocket server (HTTP/2 and HTTP/1.1) with a small page")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--certfile")
-    p.add_argument("--keyfile")
-    p.add_argument("--static", help="serve this directory for plain GETs")
-    p.set_defaults(run=lambda a: asyncio.run(_serve(a)))
+    formatter = _Help
 
-    p = commands.add_parser("connect", help="interactive client: stdin lines out, messages printed")
-    p.add_argument("url")
-    p.add_argument("--cafile", help="trust this CA (e.g. a self-signed certificate)")
-    p.add_argument("--http2", action="store_true", help="ws://: HTTP/2 by prior knowledge")
-    p.set_defaults(run=lambda a: asyncio.run(_connect(a)))
+    p = commands.add_parser("serve", formatter_class=formatter,
+                            help="an echo WebSocket server (HTTP/2 and HTTP/1.1 on one port) with a small page",
+                            description="Echo every WebSocket message, on every path, over HTTP/2 (RFC 8441) "
+                                        "and HTTP/1.1 on one port; plain GETs get a small page (or --static files).")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=_in_range(0, 65535), default=8080, help="port to listen on (0: any free)")
+    p.add_argument("--certfile", help="TLS certificate (PEM): serve https/wss with ALPN h2 and http/1.1 "
+                                      "(default: none, cleartext)")
+    p.add_argument("--keyfile", help="the certificate's private key (PEM) (default: none, in --certfile)")
+    p.add_argument("--static", metavar="DIR", help="serve the files of this directory for plain GETs "
+                                                   "(default: none, a small page for any path)")
+    p.add_argument("--max-message-size", type=_in_range(0, None),
+                   default=Config().max_message_size,
+                   help="the largest WebSocket message accepted, in octets (larger ones close with 1009; 0: no limit)")
+    p.add_argument("--permessage-deflate", action="store_true",
+                   help="accept permessage-deflate (RFC 7692) when a client offers it")
+    p.add_argument("--origin", action="append", metavar="ORIGIN",
+                   help="allow WebSockets only from this Origin, repeat for more (default: any origin)")
+    p.add_argument("--subprotocol", action="append", metavar="NAME",
+                   help="a subprotocol to agree to when a client offers it, repeat for more, in order of "
+                        "preference (default: none)")
+    p.add_argument("--log-level", default="WARNING", type=str.upper,
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], help="what the server logs")
+    p.set_defaults(run=lambda a: run(_serve, a))
 
-    p = commands.add_parser("demo", help="several WebSockets over one HTTP/2 connection, on loopback")
-    p.add_argument("--streams", type=int, default=4)
-    p.add_argument("--messages", type=int, default=20000)
-    p.add_argument("--seconds", type=float, default=5.0, help="stop each run after this long")
-    p.set_defaults(run=lambda a: asyncio.run(_demo(a)))
+    p = commands.add_parser("connect", formatter_class=formatter,
+                            help="an interactive client: stdin lines go out, messages are printed",
+                            description="Open a WebSocket (HTTP/2 when the server offers it, else HTTP/1.1), "
+                                        "send each line of stdin as a text message and print what comes back.")
+    p.add_argument("url", help="ws://host[:port]/path or wss://host[:port]/path")
+    p.add_argument("--cafile", help="trust this CA certificate (PEM), e.g. a server's self-signed certificate "
+                                    "(default: the system's CAs)")
+    p.add_argument("--http2", action="store_true", help="ws:// only: cleartext HTTP/2 by prior knowledge")
+    p.add_argument("--subprotocol", action="append", metavar="NAME",
+                   help="offer this subprotocol, repeat for more (default: none)")
+    p.add_argument("--log-level", default="WARNING", type=str.upper,
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], help="what the client logs")
+    p.set_defaults(run=lambda a: run(_connect, a))
+
+    p = commands.add_parser("demo", formatter_class=formatter,
+                            help="several WebSockets over one HTTP/2 connection, on loopback",
+                            description="Start a server on a free loopback port, open several WebSockets over one "
+                                        "HTTP/2 connection, show what was negotiated and measure echo throughput.")
+    p.add_argument("--streams", type=_in_range(1, 100), default=4,
+                   help="WebSockets to open (the server allows 100 at once on a connection)")
+    p.add_argument("--messages", type=_in_range(1, None), default=20000,
+                   help="messages to echo at each size")
+    p.add_argument("--seconds", type=_positive_float, default=5.0, help="stop each run after this long")
+    p.set_defaults(run=lambda a: run(_demo, a))
