@@ -34,3 +34,20 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped under WS2FAST_REQUIRE_PEERS=1: {reason}"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter, config):
+    """After a ``--benchmark-enable`` run: ws2fast's ratios to the peers measured beside it
+    (ws2fast.benchreport), which pytest-benchmark's own tables leave to the reader.  Nothing
+    in the test command's single-round mode, where ratios mean nothing."""
+    session = getattr(config, "_benchmarksession", None)
+    if session is None or session.disabled:
+        return
+    from ws2fast.benchreport import ratio_lines
+
+    lines = ratio_lines(b.as_dict(include_data=False) for b in session.benchmarks if b)
+    if lines:
+        terminalreporter.section("ws2fast ratios")
+        for line in lines:
+            terminalreporter.write_line(line)
