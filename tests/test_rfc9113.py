@@ -1054,3 +1054,18 @@ def test_connection_a_refused_response_writes_nothing_and_the_request_still_wait
         assert peer.read() == [] and peer.ours.response_pending(1)
     peer.ours.send_response(1, 200, [], b"fine")
     assert _data(peer.read()) == [b"fine"] and not peer.ours.response_pending(1)
+
+
+def test_connection_settings_events_are_keyed_alike():
+    # SettingsReceived and SettingsAcknowledged: SettingCode for known settings (an unknown one,
+    # which RFC 9113 §6.5.2 says to ignore, keeps its number).
+    ours = H2Connection(client_side=False)
+    ours.initiate()
+    peer = RawPeer(ours)
+    peer.read()
+    received = [e for e in peer.send(PREFACE, build_settings({SettingCode.MAX_CONCURRENT_STREAMS: 7, 0x77: 1}))
+                if type(e).__name__ == "SettingsReceived"][0].settings
+    (acknowledged,) = [e.settings for e in peer.send(peer.settings(ack=True)) if isinstance(e, SettingsAcknowledged)]
+    assert received == {SettingCode.MAX_CONCURRENT_STREAMS: 7, 0x77: 1}
+    assert [type(k) for k in received] == [SettingCode, int]
+    assert acknowledged and all(type(k) is SettingCode for k in acknowledged)

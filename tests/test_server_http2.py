@@ -437,3 +437,22 @@ def test_lingering_close_is_bounded_in_octets_and_in_time(kind):
                 await asyncio.sleep(0.02)
             assert not server.connections and loop.time() - start < 0.5
     run(kind, main(), timeout=60)
+
+
+def test_an_idle_connection_with_only_abandoned_websockets_is_closed():
+    # The client abandons its WebSocket after the close handshake (no END_STREAM) and then
+    # sends nothing: the idle timeout sends GOAWAY, and the connection closes once the stream
+    # winding down could have ended (close_timeout), not never.
+    async def main():
+        config = Config(idle_timeout=0.3, close_timeout=0.5)
+        async with ws2fast.serve(echo, "127.0.0.1", 0, config=config) as server:
+            peer = await _open(server, "cleartext")
+            peer.send(peer.headers(1, CONNECT))
+            await peer.until(lambda frames: _status(frames, 1))
+            peer.send(peer.ws(1, 8, b"\x03\xe8"))
+            start = asyncio.get_running_loop().time()
+            frames = await peer.until(lambda frames: peer.eof, timeout=10)
+            assert [code for code, _ in _goaways(frames)] == [ErrorCode.NO_ERROR]
+            assert peer.eof and asyncio.get_running_loop().time() - start < 0.3 + 0.5 + 1 + 1
+            await peer.close()
+    run("asyncio", main())

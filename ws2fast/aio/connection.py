@@ -476,6 +476,11 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
                 self.goaway()                       # GOAWAY(NO_ERROR), then close:
                 if not self.conn.streams:           # nothing runs, nothing may start
                     self._close_transport()
+                else:
+                    # Only streams winding down are left (WebSockets whose close handshake is
+                    # done, waiting for the peer's END_STREAM): each ends within close_timeout.
+                    self._deadline = self.loop.call_later(self.config.close_timeout + 1,
+                                                          self._close_transport)
             else:
                 self._close_transport()
 
