@@ -338,6 +338,11 @@ def _describe(exc: BaseException, args: argparse.Namespace) -> str | None:
     return None
 
 
+def _log_level_option(parser: argparse.ArgumentParser, who: str) -> None:
+    parser.add_argument("--log-level", default="WARNING", type=str.upper,
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], help=f"what {who} logs")
+
+
 def main_commands(commands: Any) -> None:
     formatter = _Help
 
@@ -362,8 +367,7 @@ def main_commands(commands: Any) -> None:
     p.add_argument("--subprotocol", action="append", metavar="NAME",
                    help="a subprotocol to agree to when a client offers it, repeat for more, in order of "
                         "preference (default: none)")
-    p.add_argument("--log-level", default="WARNING", type=str.upper,
-                   choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], help="what the server logs")
+    _log_level_option(p, "the server")
     p.set_defaults(run=lambda a: run(_serve, a))
 
     p = commands.add_parser("connect", formatter_class=formatter,
@@ -376,8 +380,7 @@ def main_commands(commands: Any) -> None:
     p.add_argument("--http2", action="store_true", help="ws:// only: cleartext HTTP/2 by prior knowledge")
     p.add_argument("--subprotocol", action="append", metavar="NAME",
                    help="offer this subprotocol, repeat for more (default: none)")
-    p.add_argument("--log-level", default="WARNING", type=str.upper,
-                   choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], help="what the client logs")
+    _log_level_option(p, "the client")
     p.set_defaults(run=lambda a: run(_connect, a))
 
     p = commands.add_parser("demo", formatter_class=formatter,

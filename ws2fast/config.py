@@ -106,12 +106,15 @@ class Config:
     - ``idle_timeout`` (60.0): asyncio server, a connection with no WebSocket and no request in
       progress for this long is closed (HTTP/2: GOAWAY NO_ERROR first); over HTTP/1.1
       keep-alive the next request must arrive whole within it; None: keep idle connections.
-    - ``lingering_time`` (2.0), ``lingering_bytes`` (1048576): asyncio server, closing a
+    - ``lingering_time`` (2.0), ``lingering_bytes`` (16777216): asyncio server, closing a
       connection (after GOAWAY, an HTTP/1.1 error answer, the idle timeout) first shuts down
       our sending side and keeps reading, dropping what comes, until the peer closes too, for
       at most this long and this many octets (nginx's lingering close).  Closing a socket with
       unread input sends a TCP reset, which can destroy our last words before the peer reads
-      them.  ``lingering_time=None`` closes at once.
+      them.  The octets bound what one connection can make us read (dropping costs one
+      recv per 64 KiB); a peer already sending has megabytes in flight in the socket buffers,
+      so a bound of a few MiB would cut most such peers off with the reset anyway.
+      ``lingering_time=None`` closes at once.
     - ``ping_interval`` (20.0): asyncio layer, send a WebSocket ping (and an HTTP/2 PING per
       connection) this often; None turns keepalive off.
     - ``ping_timeout`` (20.0): asyncio layer, fail the WebSocket (1011) or drop the connection
@@ -180,7 +183,7 @@ class Config:
     handshake_timeout: float | None = 10.0
     idle_timeout: float | None = 60.0
     lingering_time: float | None = 2.0
-    lingering_bytes: int = 1048576
+    lingering_bytes: int = 16777216
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
 
