@@ -460,3 +460,20 @@ def test_an_idle_connection_with_only_abandoned_websockets_is_closed():
             assert peer.eof and asyncio.get_running_loop().time() - start < 0.3 + 0.5 + 1 + 1
             await peer.close()
     run("asyncio", main())
+
+
+def test_an_abandoned_websocket_is_reset_after_the_close_timeout():
+    # The server's timer covers streams whose close handshake is done: the abandoned stream is
+    # reset (NO_ERROR) after close_timeout, and the connection lives on.
+    async def main():
+        async with _h2_session("cleartext", None, config=Config(close_timeout=0.5)) as peer:
+            peer.send(peer.headers(1, CONNECT))
+            await peer.until(lambda frames: _status(frames, 1))
+            peer.send(peer.ws(1, 8, b"\x03\xe8"))                   # Close, never END_STREAM
+            start = asyncio.get_running_loop().time()
+            frames = await peer.until(lambda frames: any(isinstance(f, hf.RstStreamFrame) for f in frames))
+            assert [(f.stream_id, f.error_code) for f in frames if isinstance(f, hf.RstStreamFrame)] \
+                == [(1, ErrorCode.NO_ERROR)]
+            assert 0.4 < asyncio.get_running_loop().time() - start < 2.0
+            assert not peer.eof and _goaways(frames) == []
+    run("asyncio", main())

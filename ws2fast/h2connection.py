@@ -949,8 +949,8 @@ class H2Connection(H2Core):
                     self._write(_core.build_rst_stream(sid, ErrorCode.NO_ERROR))
                     self._remove(s, _RESET_BY_US)
                 elif s.info.close_complete and s.info.counted:
+                    # (it stays lingering too, so that the I/O layer keeps a timer for it)
                     self._uncount(s)
-                    self._lingering.discard(sid)
                     self._closing[sid] = None       # in deadline order:
                     s.info.deadline = self.config.clock() + self.config.close_timeout
                     if len(self._closing) > self.config.max_concurrent_streams:
@@ -1365,8 +1365,6 @@ class H2Connection(H2Core):
         """The earliest clock time at which :meth:`handle_timeouts` has work, or None."""
         times = [s.info.deadline for sid in self._lingering
                  if (s := self.streams.get(sid)) is not None and s.info.deadline is not None]
-        if self._closing:
-            times.append(self.streams[next(iter(self._closing))].info.deadline)
         if self._settings_pending:
             times.append(self._settings_pending[0][1] + self.config.settings_ack_timeout)
         stall = self.config.send_stall_timeout
