@@ -477,3 +477,18 @@ def test_an_abandoned_websocket_is_reset_after_the_close_timeout():
             assert 0.4 < asyncio.get_running_loop().time() - start < 2.0
             assert not peer.eof and _goaways(frames) == []
     run("asyncio", main())
+
+
+@pytest.mark.parametrize("kind", ["asyncio", "asyncio-transport"])
+def test_an_http1_client_still_sending_reads_the_400_before_the_connection_ends(kind):
+    # The same lingering close after an HTTP/1.1 error answer: the 400 arrives, then a FIN.
+    async def main():
+        config = Config(lingering_time=5.0, lingering_bytes=256 << 20)
+        async with ws2fast.serve(echo, "127.0.0.1", 0, config=config) as server:
+            loop = asyncio.get_running_loop()
+            for _ in range(5):
+                data, ended = await loop.run_in_executor(
+                    None, _write_until_the_server_closes, server.port, b"GET / HTTP/1.1\r\nHost a\r\n\r\n",
+                    b"x" * 20000, 10.0)
+                assert ended == "FIN" and data.startswith(b"HTTP/1.1 400 Bad Request\r\n"), (ended, data[:80])
+    run(kind, main(), timeout=120)
