@@ -15,6 +15,7 @@ replaces the release build's _ext/core.c.
 """
 
 import os
+import re
 import sys
 
 from Cython.Build import cythonize
@@ -52,9 +53,10 @@ if PROFILE == "sanitize":
     extra_compile_args += [sanitize, "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-O1", "-g"]
     extra_link_args += [sanitize]
 
-LAYERS = ["_ext/h2frame.pxi", "_ext/h2write.pxi", "_ext/hpack.pxi", "_ext/wsmask.pxi",
-          "_ext/wsevents.pxi", "_ext/inflate.pxi", "_ext/wsframe.pxi", "_ext/wsbuild.pxi",
-          "_ext/wssession.pxi", "_ext/h2core.pxi", "_ext/aio.pxi", "_ext/transport.pxi"]
+# The layer files are the ones core.pyx includes (stated there, once): a change to any of them
+# rebuilds the module.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_ext", "core.pyx"), encoding="utf-8") as f:
+    LAYERS = ["_ext/" + name for name in re.findall(r'^include "([\w.]+\.pxi)"', f.read(), re.MULTILINE)]
 HEADERS = ["_ext/huffman_code.h", "_ext/mask.h", "_ext/utf8.h"]
 
 extensions = [

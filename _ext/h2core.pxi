@@ -232,12 +232,6 @@ cdef class H2Core:
             return items
         return self._receive_slow(items, None)
 
-    def _receive(self, data):
-        """Feed bytes to the reader; returns its list (Frames, DataPieces, Signals and
-        WebSocket events, in order).  ``_slow_batch`` tells whether anything but messages is
-        in it."""
-        return self._receive_items(data)
-
     cdef list _receive_items(self, data):
         cdef Py_ssize_t emitted = self._reader._emitted
         self._slow = False
@@ -254,10 +248,6 @@ cdef class H2Core:
         if self._reader._emitted != emitted:
             self._slow = True
         return frames
-
-    @property
-    def _slow_batch(self):
-        return self._slow
 
     cdef int _data_begin(self, uint32_t sid, uint32_t flen, list out) except -1:
         # A DATA frame's header was read: charge the windows (RFC 9113 §6.9.1) and decide where

@@ -71,3 +71,20 @@ def test_connect_refuses_a_uri_it_cannot_use_before_any_io(uri):
         assert isinstance(info.value, ws2fast.InvalidURI)
 
     asyncio.run(main())
+
+
+def test_the_sans_io_layer_imports_no_event_loop():
+    # In a fresh interpreter: the sans-IO modules load without asyncio; the asyncio names of
+    # the top level load it on first use.
+    import subprocess
+    import sys
+
+    code = ("import sys, ws2fast, ws2fast.h2connection, ws2fast.h1connection\n"
+            "conn = ws2fast.H2Connection(client_side=False); conn.initiate()\n"
+            "assert 'asyncio' not in sys.modules, 'asyncio loaded by the sans-IO layer'\n"
+            "assert 'connect' in dir(ws2fast)\n"
+            "ws2fast.connect; assert 'asyncio' in sys.modules\n"
+            "from ws2fast import serve, WebSocketListener\n"
+            "print('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "ok", proc.stderr

@@ -104,3 +104,14 @@ def test_sdist_installs_on_other_pythons(sdist, tmp_path, python):
     run(venv_python, "-m", "pip", "install", "-q", str(sdist), cwd=tmp_path, timeout=900)
     out = run(venv_python, "-m", "ws2fast", "info", cwd=tmp_path)
     assert "round trip ok" in out and str(env_dir) in out
+
+
+def test_the_layer_list_is_core_pyx_includes():
+    # setup.py reads the layer files from core.pyx (stated once): every .pxi is included.
+    import re
+    included = re.findall(r'^include "([\w.]+\.pxi)"', (ROOT / "_ext" / "core.pyx").read_text(), re.MULTILINE)
+    assert sorted(included) == sorted(p.name for p in (ROOT / "_ext").glob("*.pxi"))
+    from importlib.metadata import version
+
+    import ws2fast
+    assert version("ws2fast") == ws2fast.__version__        # pyproject reads it from ws2fast

@@ -29,7 +29,7 @@ from .. import events as ev
 from .._core import PREFACE, CloseReceived, Ping, Pong, ProtocolCore
 from ..config import Config
 from ..errors import ErrorCode
-from ..exceptions import ConnectionClosed, HandshakeFailed, LocalProtocolError, connection_closed
+from ..exceptions import HandshakeFailed, LocalProtocolError, connection_closed
 from ..h1connection import H1Connection
 from ..h2connection import H2Connection
 from .websocket import WebSocket
@@ -660,6 +660,3 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
             self.conn.close()
             self.flush()
 
-
-def closed_error(ws: WebSocket) -> ConnectionClosed:
-    return connection_closed(ws.close_code or 1006, ws.close_reason)
