@@ -11,7 +11,7 @@ import platform
 import sys
 
 from . import __version__, _core
-from .frames import FrameReader, build_headers, build_settings
+from .frames import Frame, FrameReader, build_headers, build_settings
 from .hpack import Decoder, Encoder
 
 
@@ -29,7 +29,8 @@ def _self_check() -> list[str]:
     wire = build_settings({0x8: 1}) + build_headers(1, block)
     settings, frame = FrameReader().feed(wire)
     repeat = encoder.encode(headers)
-    if settings.settings != [(0x8, 1)] or decoder.decode(frame.data) != headers \
+    if not isinstance(settings, Frame) or not isinstance(frame, Frame) or settings.settings != [(0x8, 1)] \
+            or decoder.decode(frame.data) != headers \
             or decoder.decode(repeat) != headers:
         raise SystemExit("self-check FAILED: the codecs do not round-trip")
     return [

@@ -113,9 +113,14 @@ async def _serve(args: argparse.Namespace) -> int:
     http_handler = _static(Path(args.static)) if args.static else _page
     config = Config(max_message_size=args.max_message_size or None, permessage_deflate=args.permessage_deflate)
     stop = asyncio.get_running_loop().create_future()
+
+    def on_signal() -> None:
+        if not stop.done():
+            stop.set_result(None)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            asyncio.get_running_loop().add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+            asyncio.get_running_loop().add_signal_handler(sig, on_signal)
     try:
         server = await serve(_logged_echo, args.host, args.port, ssl=context, http_handler=http_handler,
                              origins=args.origin, subprotocols=args.subprotocol or (), config=config)

@@ -87,7 +87,9 @@ def parse_extensions(values: Iterable[str]) -> list[tuple[str, list[tuple[str, s
 
 def _split(text: str, sep: str) -> list[str]:
     # split on sep outside double quotes
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted
@@ -273,7 +275,9 @@ class PerMessageDeflate:
         """One message's payload, inflated; raises :class:`MessageTooBig` (1009) past the
         limit, before memory grows past it, or :class:`InvalidCompressedData` (1007)."""
         try:
-            return self.inflater.inflate(data)
+            out = self.inflater.inflate(data)           # bytes: is_text is off
         except WebSocketProtocolError as exc:
             error = MessageTooBig if exc.close_code == MessageTooBig.close_code else InvalidCompressedData
             raise error(str(exc)) from None
+        assert isinstance(out, bytes)
+        return out

@@ -66,6 +66,7 @@ class H1Connection:
         self._failed = False
         self._answered = False      # we answered the current request ourselves (400, 426)
         self._request_method = b""  # server: the method of the request being answered
+        self._key = b""             # server: the Sec-WebSocket-Key being answered
         self._deflate: Any = None   # agreed permessage-deflate parameters
 
     # -- state ------------------------------------------------------------------------------
@@ -193,6 +194,7 @@ class H1Connection:
             return
         subprotocols, extensions, origin = websocket_offers(headers)
         self._awaiting_answer = (subprotocols, extensions)
+        assert key is not None                  # (checked above)
         self._key = key
         events.append(WebSocketRequested(0, target, host, "http", subprotocols, extensions, origin,
                                          tuple(headers)))

@@ -213,7 +213,7 @@ class H2Connection(H2Core):
             raise LocalProtocolError("initiate() was already called")
         self._initiated = True
         c = self.config
-        settings = {
+        settings: dict[int, int] = {
             SettingCode.HEADER_TABLE_SIZE: c.header_table_size,
             SettingCode.MAX_CONCURRENT_STREAMS: c.max_concurrent_streams,
             SettingCode.INITIAL_WINDOW_SIZE: c.initial_window_size,
@@ -696,11 +696,11 @@ class H2Connection(H2Core):
         kind, sid = signal.kind, signal.stream_id
         s = self.streams.get(sid)
         if kind == _core.SIGNAL_STREAM_ERROR:
-            self._stream_error(sid, signal.code, signal.message, events)
+            self._stream_error(sid, signal.code, signal.message or "", events)
         elif s is None:
             return
         elif kind == _core.SIGNAL_WEBSOCKET_FAILED:
-            self._fail_websocket(s, signal.code, signal.message, events)
+            self._fail_websocket(s, signal.code, signal.message or "", events)
         elif kind == _core.SIGNAL_END_STREAM:
             self._remote_end(s, events)
 
@@ -813,7 +813,7 @@ class H2Connection(H2Core):
 
     def _on_goaway(self, frame: Frame, events: list[Any]) -> None:
         last = frame.last_stream_id or 0
-        code = frame.error_code
+        code = frame.error_code or 0            # (the reader checked the frame: it has one)
         self._goaway_received = last if self._goaway_received is None else min(last, self._goaway_received)
         events.append(ConnectionTerminated(code, last, bytes(frame.debug_data or b""), True))
         # Streams we opened above last_stream_id were not processed (RFC 9113 §6.8).
@@ -1109,6 +1109,7 @@ class H2Connection(H2Core):
         return events
 
     def _feed_early(self, s: H2Stream, data: bytes, events: list[Any]) -> None:
+        assert s.parser is not None             # (attached when the WebSocket opened)
         try:
             parsed = s.parser.feed(data)
         except Exception as exc:  # WebSocketProtocolError
@@ -1397,10 +1398,10 @@ class H2Connection(H2Core):
                                    "our SETTINGS were not acknowledged in time (RFC 9113 §6.5.3)", events)
             return events
         while self._closing:
-            s = self.streams[next(iter(self._closing))]
-            if now < s.info.deadline:
+            oldest = self.streams[next(iter(self._closing))]
+            if now < oldest.info.deadline:
                 break
-            self._reset_closed(s)
+            self._reset_closed(oldest)
         for sid in sorted(self._lingering):
             s = self.streams.get(sid)
             if s is None or s.info.deadline is None or now < s.info.deadline:

@@ -86,7 +86,7 @@ class connect:
                  server_hostname: str | None = None, listener: Any = None) -> None:
         self.uri = uri
         self._listener = listener
-        self._options = {"subprotocols": tuple(subprotocols),
+        self._options: dict[str, Any] = {"subprotocols": tuple(subprotocols),
                          "extensions": None if extensions is None else tuple(extensions),
                          "origin": origin, "headers": tuple(additional_headers)}
         self._ssl, self._http2, self._config = ssl, http2, config

@@ -160,8 +160,8 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
             self._start(True)
         else:
             return
-        data, self._sniffed = self._sniffed, b""
-        self._received(data)
+        first, self._sniffed = self._sniffed, b""
+        self._received(first)
 
     def eof_received(self) -> bool | None:
         if self._discarding:
@@ -352,6 +352,7 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
 
     def _other_event(self, event: Any) -> None:
         kind = type(event)
+        pending: list[Any] | None           # a request's [head, body, complete future]
         if kind is ev.PingAcknowledged:
             if event.data == self._http2_ping:
                 self._http2_ping = None

@@ -194,8 +194,9 @@ class Server:
             conn.websockets.pop(sid, None)              # the stream went away meanwhile
             return None
         if _is_listener(options.handler):
-            ws._listener = options.handler()            # callbacks: no task per WebSocket
-            ws._listener.on_open(ws)
+            listener: WebSocketListener = options.handler()     # type: ignore[call-arg,assignment,misc]
+            ws._listener = listener                     # callbacks: no task per WebSocket
+            listener.on_open(ws)
             if early:
                 conn._dispatch(early)
             conn.flush()

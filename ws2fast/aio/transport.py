@@ -18,7 +18,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from .._core import ProtocolCore, SocketTransport
 from ..config import Config
@@ -45,12 +45,15 @@ def _attach(loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: Prot
     if sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)      # as asyncio does
     transport = SocketTransport(loop, sock, protocol)
-    protocol.connection_made(transport)
+    cast(asyncio.BaseProtocol, protocol).connection_made(cast(asyncio.Transport, transport))  # (it is both)
     transport._start()
     return transport
 
 
-async def open_native_connection(factory: Callable[[], ProtocolCore], host: str, port: int) -> ProtocolCore:
+_P = TypeVar("_P", bound=ProtocolCore)
+
+
+async def open_native_connection(factory: Callable[[], _P], host: str, port: int) -> _P:
     """Connect to ``host:port`` (each address in turn, as ``create_connection`` does)."""
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)

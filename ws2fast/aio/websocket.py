@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .._core import BinaryMessage, TextMessage, WebSocketCore
 from ..exceptions import ConnectionClosedOK, connection_closed
@@ -62,6 +62,8 @@ class WebSocket(WebSocketCore):
     ``remote_address`` are described where they are defined.  ``send_nowait`` and the delivery
     of messages are compiled (:class:`ws2fast._core.WebSocketCore`).
     """
+
+    _connection: Connection         # (the compiled base knows it as a ProtocolCore)
 
     def __init__(self, connection: Connection, stream_id: int, *, path: str, headers: tuple,
                  subprotocol: str | None, extensions: tuple[str, ...] = (), request_headers: tuple = ()) -> None:
@@ -232,13 +234,13 @@ class WebSocket(WebSocketCore):
         if isinstance(message, (str, bytes, bytearray, memoryview)) or hasattr(message, "__buffer__") \
                 or _is_buffer(message):
             # compiled (WebSocketCore): frame and write; wait only if window or transport is full
-            if not self._send_ready(message):
+            if not self._send_ready(message):  # type: ignore[arg-type]  # (a str or a buffer)
                 await c.flush_and_wait(self)
             return
         if isinstance(message, AsyncIterable):
             await self._send_fragments(_aiter_fragments(message))
         elif isinstance(message, Iterable):
-            await self._send_fragments(_wrap_sync(message))
+            await self._send_fragments(_wrap_sync(cast("Iterable[Data]", message)))
         else:
             raise TypeError(f"cannot send {type(message).__name__}")
 
