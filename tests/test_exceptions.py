@@ -16,8 +16,18 @@ def test_tree():
     for cls in (exceptions.LocalProtocolError, exceptions.RemoteProtocolError):
         assert issubclass(cls, exceptions.ProtocolError)
     for cls in (exceptions.FrameError, exceptions.HPACKError, exceptions.HeaderListTooLarge,
-                exceptions.WebSocketProtocolError):
+                exceptions.WebSocketProtocolError, exceptions.MalformedHeaders, exceptions.ExtensionError,
+                exceptions.InvalidCompressedData, exceptions.MessageTooBig):
         assert issubclass(cls, exceptions.RemoteProtocolError)
+        assert cls.__name__ in exceptions.__doc__                  # drawn in the tree
+    assert issubclass(exceptions.ConnectionLost, ConnectionError)
+    assert issubclass(exceptions.ConnectionLost, exceptions.Ws2fastError)
+    # the modules that raise them still name them
+    from ws2fast import deflate, handshake
+    assert handshake.MalformedHeaders is exceptions.MalformedHeaders
+    assert deflate.MessageTooBig.close_code == 1009 and deflate.ExtensionError.close_code == 1010
+    assert deflate.InvalidCompressedData.close_code == 1007
+    assert exceptions.MalformedHeaders("x").error_code == 1
 
 
 def test_codes_are_carried():

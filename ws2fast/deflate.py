@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._core import FrameParser, Inflater
-from .exceptions import LocalProtocolError, ProtocolError, WebSocketProtocolError
+from .exceptions import (  # noqa: F401   (ExtensionError and the rest are this module's names too)
+    ExtensionError,
+    InvalidCompressedData,
+    LocalProtocolError,
+    MessageTooBig,
+    WebSocketProtocolError,
+)
 
 __all__ = ["PerMessageDeflate", "DeflateParameters", "parse_extensions", "server_negotiate",
            "client_offer", "client_accept", "server_extensions", "compressed_limit",
@@ -31,25 +37,6 @@ _NAME = "permessage-deflate"
 _TAIL = b"\x00\x00\xff\xff"
 _PARAMETERS = ("server_no_context_takeover", "client_no_context_takeover", "server_max_window_bits",
                "client_max_window_bits")
-
-
-class ExtensionError(ProtocolError):
-    """An extension response that breaks RFC 7692: fail the WebSocket (close code 1010 on the
-    client side, which is the side that checks responses)."""
-
-    close_code = 1010
-
-
-class InvalidCompressedData(ProtocolError):
-    """A compressed message that does not inflate (or inflates to invalid UTF-8): 1007."""
-
-    close_code = 1007
-
-
-class MessageTooBig(ProtocolError):
-    """A compressed message inflates past max_message_size: close with 1009."""
-
-    close_code = 1009
 
 
 @dataclass(frozen=True, slots=True)

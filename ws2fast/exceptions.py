@@ -9,7 +9,13 @@
             ├── FrameError             an HTTP/2 frame broke a frame-level rule (RFC 9113 §4, §6)
             ├── HPACKError             a header block cannot be decoded: COMPRESSION_ERROR (RFC 7541)
             ├── HeaderListTooLarge     a header list exceeded our limit: a stream-level error
+            ├── MalformedHeaders       a header list breaks RFC 9113 §8 / RFC 8441 §4: a stream error
+            ├── ExtensionError         an extension answer breaks RFC 7692 (close 1010)
+            ├── InvalidCompressedData  a compressed message does not inflate (close 1007)
+            ├── MessageTooBig          a compressed message inflates past the limit (close 1009)
             └── WebSocketProtocolError a WebSocket frame broke RFC 6455; close_code says how to close
+    ├── ConnectionLost                 (asyncio) the connection ended before an answer came;
+    │                                  also a ConnectionError
     ├── ConnectionClosed               (asyncio) the WebSocket is closed; code/reason say how
     │   ├── ConnectionClosedOK         ... with 1000 or 1001 (or no status)
     │   └── ConnectionClosedError      ... otherwise
@@ -37,6 +43,11 @@ __all__ = [
     "ConnectionClosedError",
     "HandshakeFailed",
     "InvalidURI",
+    "ConnectionLost",
+    "MalformedHeaders",
+    "ExtensionError",
+    "InvalidCompressedData",
+    "MessageTooBig",
     "Ws2fastError",
     "ProtocolError",
     "LocalProtocolError",
@@ -157,6 +168,37 @@ class WebSocketProtocolError(RemoteProtocolError):
                  events: list | None = None) -> None:
         super().__init__(message, close_code=close_code)
         self.events = [] if events is None else events
+
+
+class MalformedHeaders(RemoteProtocolError):
+    """A header list breaks RFC 9113 §8.1.1 / §8.2 / §8.3 or RFC 8441 §4 (the request or
+    response is malformed: a stream error of type PROTOCOL_ERROR)."""
+
+    error_code = ErrorCode.PROTOCOL_ERROR
+
+
+class ExtensionError(RemoteProtocolError):
+    """An extension response that breaks RFC 7692: fail the WebSocket (close code 1010 on the
+    client side, which is the side that checks responses)."""
+
+    close_code = CloseCode.MANDATORY_EXTENSION
+
+
+class InvalidCompressedData(RemoteProtocolError):
+    """A compressed message that does not inflate (or inflates to invalid UTF-8): 1007."""
+
+    close_code = CloseCode.INVALID_FRAME_PAYLOAD_DATA
+
+
+class MessageTooBig(RemoteProtocolError):
+    """A compressed message inflates past max_message_size: close with 1009."""
+
+    close_code = CloseCode.MESSAGE_TOO_BIG
+
+
+class ConnectionLost(Ws2fastError, ConnectionError):
+    """(asyncio) The connection ended before what was awaited came: a WebSocket handshake's
+    answer, a response, the server's SETTINGS."""
 
 
 class ConnectionClosed(Ws2fastError):

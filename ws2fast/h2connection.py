@@ -47,7 +47,7 @@ from .deflate import (
     client_offer,
     server_extensions,
 )
-from .errors import CloseCode, ErrorCode, FrameType, SettingCode
+from .errors import CloseCode, ErrorCode, FrameType, Opcode, SettingCode
 from .events import (
     ConnectionTerminated,
     DataReceived,
@@ -82,6 +82,11 @@ from .hpack import Decoder, Encoder
 __all__ = ["H2Connection"]
 
 _MESSAGES = (TextMessage, BinaryMessage)
+# First octets of the whole (FIN) control frames we send (RFC 6455 §5.2).
+_FIN = 0x80
+_CLOSE_FRAME = _FIN | Opcode.CLOSE
+_PING_FRAME = _FIN | Opcode.PING
+_PONG_FRAME = _FIN | Opcode.PONG
 _SETTING_KEYS = {int(code): code for code in SettingCode}
 _MAX_STREAM_ID = 2**31 - 1
 _UNLIMITED = 2**32 - 1
@@ -135,6 +140,20 @@ class _Info:
         self.close_complete = False     # a WebSocket whose close handshake is done both ways
 
 
+class _HeaderBlock:
+    """A header block being assembled: HEADERS, then CONTINUATIONs until END_HEADERS."""
+
+    __slots__ = ("stream_id", "end_stream", "fragments", "length", "stream_error")
+
+    def __init__(self, stream_id: int, end_stream: bool, first: bytes, length: int,
+                 stream_error: int | None) -> None:
+        self.stream_id = stream_id
+        self.end_stream = end_stream
+        self.fragments = [first]
+        self.length = length                # frame payload octets so far (padding included)
+        self.stream_error = stream_error
+
+
 class _ConnectionError(Exception):
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
@@ -181,7 +200,7 @@ class H2Connection(H2Core):
         self._peer_open = 0
         self._local_open = 0
         self._closed: dict[int, int] = {}             # closed stream id -> how (_RESET_BY_US...)
-        self._block: list[Any] | None = None           # header block being assembled
+        self._block: _HeaderBlock | None = None        # header block being assembled
         self._goaway_sent: int | None = None           # the last_stream_id we sent
         self._goaway_received: int | None = None
         self._pings_sent: list[bytes] = []
@@ -372,7 +391,8 @@ class H2Connection(H2Core):
         data = bytes(frame.data)
         if not data and not frame.end_headers:
             self._charge("empty_frame_limit", "empty frames")
-        self._block = [frame.stream_id, bool(frame.end_stream), [data], frame.length, frame.stream_error]
+        self._block = _HeaderBlock(frame.stream_id, bool(frame.end_stream), data, frame.length,
+                                   frame.stream_error)
         self._check_block_size()
         if frame.end_headers:
             self._end_block(events)
@@ -384,9 +404,9 @@ class H2Connection(H2Core):
         data = bytes(frame.data)
         if not data and not frame.end_headers:
             self._charge("empty_frame_limit", "empty frames")
-        block[2].append(data)
-        block[3] += frame.length
-        if len(block[2]) > self.config.max_continuation_frames + 1:
+        block.fragments.append(data)
+        block.length += frame.length
+        if len(block.fragments) > self.config.max_continuation_frames + 1:
             raise _ConnectionError(ErrorCode.ENHANCE_YOUR_CALM,
                                    f"header block in more than {self.config.max_continuation_frames} "
                                    "CONTINUATION frames (Config.max_continuation_frames)")
@@ -396,7 +416,7 @@ class H2Connection(H2Core):
 
     def _check_block_size(self) -> None:
         assert self._block is not None
-        if self._block[3] > self.config.max_header_block_size:
+        if self._block.length > self.config.max_header_block_size:
             raise _ConnectionError(
                 ErrorCode.ENHANCE_YOUR_CALM,
                 f"header block of more than {self.config.max_header_block_size} octets "
@@ -413,8 +433,9 @@ class H2Connection(H2Core):
 
     def _end_block(self, events: list[Any]) -> None:
         assert self._block is not None
-        sid, end_stream, fragments, _, stream_error = self._block
-        self._block = None
+        block, self._block = self._block, None
+        sid, end_stream, fragments, stream_error = block.stream_id, block.end_stream, block.fragments, \
+            block.stream_error
         too_large: HeaderListTooLarge | None = None
         try:
             headers = self._decoder.decode(b"".join(fragments))
@@ -711,7 +732,7 @@ class H2Connection(H2Core):
         if s is None or s.info.close_received:
             return
         if self.config.auto_pong and not s.info.close_sent and not s.local_ended:
-            self._send_ws_frame(s.stream_id, 0x8A, ping.payload)
+            self._send_ws_frame(s.stream_id, _PONG_FRAME, ping.payload)
         events.append(ping)
 
     def _on_ws_close(self, close: CloseReceived, events: list[Any]) -> None:
@@ -735,7 +756,7 @@ class H2Connection(H2Core):
         s.info.close_sent = True
         s.ws_open = False
         if not s.local_ended and not s.pending_end:
-            self._send_ws_frame(s.stream_id, 0x88, payload, end_stream)
+            self._send_ws_frame(s.stream_id, _CLOSE_FRAME, payload, end_stream)
 
     def _end_local(self, s: H2Stream) -> None:
         if not s.local_ended and not s.pending_end:
@@ -1169,24 +1190,24 @@ class H2Connection(H2Core):
         s = self._open_websocket(stream_id)
         if len(payload) > 125:
             raise LocalProtocolError("a ping payload is at most 125 bytes (RFC 6455 §5.5)")
-        self._send_ws_frame(s.stream_id, 0x89, payload)
+        self._send_ws_frame(s.stream_id, _PING_FRAME, payload)
 
     def send_pong(self, stream_id: int, payload: bytes = b"") -> None:
         """Send a WebSocket pong (when ``auto_pong`` is off, or unsolicited)."""
         s = self._open_websocket(stream_id)
         if len(payload) > 125:
             raise LocalProtocolError("a pong payload is at most 125 bytes (RFC 6455 §5.5)")
-        self._send_ws_frame(s.stream_id, 0x8A, payload)
+        self._send_ws_frame(s.stream_id, _PONG_FRAME, payload)
 
     def send_fragment(self, stream_id: int, data: Any, *, first: bool, fin: bool,
                       text: bool = False) -> None:
         """Send one frame of a fragmented message (``first``: the opening frame, whose type
         ``text`` decides; ``fin``: the last)."""
         self._open_websocket(stream_id)
-        opcode = (0x1 if text else 0x2) if first else 0x0
+        opcode = (Opcode.TEXT if text else Opcode.BINARY) if first else Opcode.CONTINUATION
         if isinstance(data, str):
             data = data.encode("utf-8")
-        self._send_ws_frame(stream_id, (0x80 if fin else 0) | opcode, data)
+        self._send_ws_frame(stream_id, (_FIN if fin else 0) | opcode, data)
 
     def close_websocket(self, stream_id: int, code: int = 1000, reason: str = "") -> None:
         """Start (or, after a :class:`CloseReceived` with ``auto_close`` off, complete) the

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .exceptions import ProtocolError
+from .exceptions import MalformedHeaders  # noqa: F401   (raised here; this module's name too)
 
 __all__ = [
     "MalformedHeaders",
@@ -42,11 +42,6 @@ _REQUEST_PSEUDO = frozenset([b":method", b":scheme", b":authority", b":path", b"
 _NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+\Z")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]|\A[ \t]|[ \t]\Z")
 _STATUS = re.compile(rb"[0-9]{3}\Z")
-
-
-class MalformedHeaders(ProtocolError):
-    """A header list breaks RFC 9113 §8.1.1 / §8.2 / §8.3 or RFC 8441 §4 (the request or
-    response is malformed: a stream error of type PROTOCOL_ERROR)."""
 
 
 @dataclass(frozen=True, slots=True)

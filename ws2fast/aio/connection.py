@@ -29,7 +29,7 @@ from .. import events as ev
 from .._core import PREFACE, CloseReceived, Ping, Pong, ProtocolCore
 from ..config import Config
 from ..errors import ErrorCode
-from ..exceptions import HandshakeFailed, LocalProtocolError, connection_closed
+from ..exceptions import ConnectionLost, HandshakeFailed, LocalProtocolError, connection_closed
 from ..h1connection import H1Connection
 from ..h2connection import H2Connection
 from .websocket import WebSocket
@@ -187,7 +187,7 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
         self.websockets.clear()
         for future, *_ in self._handshakes.values():
             if not future.done():
-                future.set_exception(ConnectionError("the connection was lost"))
+                future.set_exception(ConnectionLost("the connection was lost"))
         for future in (self.ready, self.settings_received):
             if not future.done():
                 if future is self.settings_received and self._h2 and self.client_side:
@@ -195,7 +195,7 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
                         "the server closed the connection before sending its HTTP/2 SETTINGS: it does "
                         "not speak HTTP/2 here (for ws://, HTTP/2 needs prior knowledge on the server)")
                 else:
-                    error = ConnectionError("the connection was lost")
+                    error = ConnectionLost("the connection was lost")
                 future.set_exception(error)
                 future.exception()                   # nobody may be waiting: no warning
         self._wake_senders()
@@ -418,7 +418,7 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
                 self.settings_received.exception()      # nobody may be waiting: no warning
             for future, *_ in self._handshakes.values():
                 if not future.done():
-                    future.set_exception(ConnectionError(f"the connection ended: {event}"))
+                    future.set_exception(ConnectionLost(f"the connection ended: {event}"))
 
     def _uncount(self, ws: WebSocket) -> None:
         # A closed WebSocket's queued messages no longer hold the connection's reading.
@@ -599,7 +599,7 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
         complete = await pending[2]
         response = pending[0]
         if not complete or response is None:
-            raise ConnectionError(f"the response to {method} {path} did not complete")
+            raise ConnectionLost(f"the response to {method} {path} did not complete")
         return response.status, response.headers, bytes(pending[1])
 
     def _keepalive_tick(self) -> None:
