@@ -95,7 +95,7 @@ _UNLIMITED = 2**32 - 1
 # late frames differently for each).
 _RESET_BY_US = 0      # we sent RST_STREAM: frames in flight are ignored
 _RESET_BY_PEER = 1    # the peer sent RST_STREAM: anything but PRIORITY/RST_STREAM is a stream error
-_ENDED = 2            # both sides sent END_STREAM: DATA/HEADERS are a connection error
+_ENDED = 2            # both sides sent END_STREAM: HEADERS is a connection error, DATA a stream error
 
 # Phases of a WebSocket stream.
 _REQUESTED = "requested"      # server: extended CONNECT received, not yet answered

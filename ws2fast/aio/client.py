@@ -176,11 +176,8 @@ class Client:
         if conn.http_version != "HTTP/2":
             conn._close_transport()
             raise HandshakeFailed(f"{self.origin} did not agree to HTTP/2 (ALPN chose HTTP/1.1)")
-        try:
-            settings = await conn.settings_received
-        except ConnectionError:
-            raise HandshakeFailed(f"{self.origin} does not speak HTTP/2: it closed the connection "
-                                  "after our connection preface") from None
+        # (a server that does not speak HTTP/2 fails this with HandshakeFailed saying so)
+        settings = await conn.settings_received
         if not settings.get(SettingCode.ENABLE_CONNECT_PROTOCOL):
             conn._close_transport()
             raise HandshakeFailed("the server does not allow WebSockets over HTTP/2 "
