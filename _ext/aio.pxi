@@ -96,9 +96,8 @@ cdef class ProtocolCore:
     """The compiled half of :class:`ws2fast.aio.connection.Connection` (which subclasses it
     together with ``asyncio.BufferedProtocol``).
 
-    Not meant to be used alone: the Python connection sets its fields and provides
-    ``_sniff``, ``_event``, ``_wake_senders``, ``_pause_reading``, ``_resume_reading``,
-    ``_arm_timer``, ``_close_transport``, ``_linger_done``, ``close_websocket`` and ``abort``.
+    Not meant to be used alone: the Python connection sets its fields and provides the
+    methods declared in ``ws2fast._upcalls.ProtocolCoreUpcalls``.
     """
     cdef public object loop
     cdef public object conn             # H2Connection or H1Connection, None until known

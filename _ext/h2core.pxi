@@ -105,7 +105,8 @@ cdef class H2Stream:
 cdef class H2Core:
     """The compiled half of :class:`ws2fast.H2Connection` (which subclasses it).
 
-    Not meant to be used alone: its underscored methods are the Python connection's.
+    Not meant to be used alone: its underscored methods are the Python connection's, which
+    provides those declared in ``ws2fast._upcalls.H2CoreUpcalls``.
     """
     cdef FrameReader _reader
     # The output buffer is a bytes object of _ocap octets (owned here, refcount 1, never seen
@@ -115,7 +116,6 @@ cdef class H2Core:
     cdef unsigned char* _obuf
     cdef Py_ssize_t _olen
     cdef Py_ssize_t _ocap
-    cdef dict _streams_c                # stream id -> H2Stream
     cdef H2Stream _last                 # the stream looked up last (most traffic is on one)
     cdef H2Stream _route                # the stream of the DATA frame being read
     cdef uint32_t _route_sid            # ... and its id (the stream may not exist yet)
@@ -124,30 +124,40 @@ cdef class H2Core:
     cdef set _blocked                   # streams with queued DATA
     cdef bint _slow                     # the last _receive produced more than messages
     cdef uint64_t _batch                # _receive calls, ever
+    # Flow control, written by the core only (the Python layers never touch these).
+    cdef int64_t _conn_recv_release
+    cdef int64_t _partial_total         # sum of the streams' partial_held
+    cdef int64_t _conn_send_window
+    # Grows whenever queued DATA goes out or a stream's queue is dropped: what a sender waiting
+    # for window watches (the asyncio layer wakes its senders only when it moved).
+    cdef uint64_t _send_progress
+    #
+    # The surface shared with the Python connection (ws2fast/_h2streams.py and the layers above
+    # it), each field with the one side that writes it; the stubs (ws2fast/_core.pyi) list the
+    # same fields.  Declared here, and initialized in __cinit__, only: the Python side never
+    # assigns them afresh.
+    #
+    # written by the core, read by Python:
     cdef public uint64_t _empty_data    # DATA frames with no payload and no END_STREAM, ever
+    cdef public dict streams            # THE stream table, id -> H2Stream: _core_add/_core_remove
+    # written by Python from its Config (__init__, initiate, SETTINGS), read by the core:
     cdef public bint _mask_outgoing     # client side: WebSocket frames are masked
     cdef public bint _release_on_consume
-    cdef public int64_t _conn_recv_window
-    cdef public int64_t _conn_recv_release
-    cdef public int64_t _partial_total      # sum of the streams' partial_held
     cdef public int64_t _conn_recv_size     # the connection window we keep topping up to
     cdef public int64_t _stream_recv_size   # our SETTINGS_INITIAL_WINDOW_SIZE
-    cdef public int64_t _conn_send_window
     cdef public int64_t _max_outgoing_frame # the peer's SETTINGS_MAX_FRAME_SIZE
-    # State the Python connection owns, kept here so that the hot path (receive_data, and the
-    # asyncio protocol's flush) reads it without a dictionary lookup.
+    # written by both: Python sets the starting value (initiate), the core keeps it:
+    cdef public int64_t _conn_recv_window
+    # Python's state, kept here so that the hot path (receive_data, and the asyncio protocol's
+    # flush) reads it without a dictionary lookup; written by Python only (the core takes
+    # _deferred's events, leaving it empty):
     cdef public bint _initiated             # initiate() was called
     cdef public bint _terminated            # GOAWAY with an error sent, or connection failed
     cdef public list _deferred              # events made by send_* calls, for the next batch
-    cdef public set _lingering              # stream ids waiting for their peer's END_STREAM
+    cdef public set _lingering              # stream ids waiting for an END_STREAM or a deadline
     cdef public list _settings_pending      # our SETTINGS not yet acknowledged, with when sent
-    cdef public dict streams                # stream id -> H2Stream (the Python connection's)
-    # Grows whenever queued DATA goes out or a stream's queue is dropped: what a sender waiting
-    # for window watches (the asyncio layer wakes its senders only when it moved).
-    cdef public uint64_t _send_progress
 
     def __cinit__(self, *args, **kwargs):
-        self._streams_c = {}
         self._blocked = set()
         self._conn_recv_window = 65535
         self._conn_recv_size = 65535
@@ -177,12 +187,13 @@ cdef class H2Core:
         stream.parser = parser
 
     def _core_add(self, H2Stream stream):
-        self._streams_c[stream.stream_id] = stream
+        """Put a new stream in the stream table (``streams``)."""
+        self.streams[stream.stream_id] = stream
 
     def _core_remove(self, uint32_t stream_id):
-        """Forget a stream: its queued output is dropped and its held bytes given back to the
-        connection window."""
-        cdef H2Stream s = self._streams_c.pop(stream_id, None)
+        """Take a stream out of the stream table: its queued output is dropped and its held
+        bytes given back to the connection window."""
+        cdef H2Stream s = self.streams.pop(stream_id, None)
         if s is None:
             return
         if self._last is s:
@@ -205,7 +216,7 @@ cdef class H2Core:
         cdef H2Stream s = self._last
         if s is not None and s.stream_id == stream_id:
             return s
-        s = <H2Stream>self._streams_c.get(stream_id)
+        s = <H2Stream>self.streams.get(stream_id)
         if s is not None:
             self._last = s
         return s
@@ -690,10 +701,10 @@ cdef class H2Core:
         by it (and may go negative).  Returns FLOW_CONTROL_ERROR if one would pass 2^31-1
         (RFC 9113 §6.9.2), else 0."""
         cdef H2Stream s
-        for s in self._streams_c.values():
+        for s in self.streams.values():
             if s.send_window + delta > _MAX_WINDOW:
                 return _FLOW_CONTROL_ERROR
-        for s in self._streams_c.values():
+        for s in self.streams.values():
             s.send_window += delta
         self._flush_blocked()
         return 0

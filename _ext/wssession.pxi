@@ -15,8 +15,8 @@ cdef str _SESSION_CLOSED = "closed"
 cdef class SessionCore:
     """The compiled half of :class:`ws2fast.websocket.WebSocketSession`.
 
-    Not meant to be used alone: the Python session sets its fields and provides ``_take``,
-    ``_receive_failed`` and ``_send_deflated``.
+    Not meant to be used alone: the Python session sets its fields and provides the methods
+    declared in ``ws2fast._upcalls.SessionCoreUpcalls``.
     """
     cdef public FrameParser parser
     cdef public bint client_side

@@ -287,22 +287,21 @@ class H2Stream:
     def __init__(self, stream_id: int) -> None: ...
 
 class H2Core:
+    # The fields shared with the Python connection, as h2core.pxi declares them (who writes
+    # each is stated there).
     _empty_data: int
+    streams: dict[int, H2Stream]
     _mask_outgoing: bool
     _release_on_consume: bool
-    _conn_recv_window: int
-    _conn_recv_release: int
     _conn_recv_size: int
     _stream_recv_size: int
-    _conn_send_window: int
     _max_outgoing_frame: int
+    _conn_recv_window: int
     _initiated: bool
     _terminated: bool
     _deferred: list[Any]
     _lingering: set[int]
     _settings_pending: list[tuple[dict[int, int], float]]
-    streams: dict[int, H2Stream]
-    _send_progress: int
     def __init__(self, *args: Any, **kwargs: Any) -> None: ...
     def receive_data(self, data: Buffer) -> list[Any]: ...
     def _core_reader(self, reader: FrameReader) -> None: ...

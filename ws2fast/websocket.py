@@ -9,7 +9,7 @@ code, and what to do with the transport afterwards (:attr:`closed`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._core import CloseReceived, FrameParser, Ping, SessionCore, build_ws_frame, is_valid_close_code
 from .config import Config
@@ -176,3 +176,10 @@ class WebSocketSession(SessionCore):
         return events
 
     # data_to_send() is compiled (SessionCore).
+
+
+if TYPE_CHECKING:
+    from ._upcalls import SessionCoreUpcalls
+
+    def _implements(c: WebSocketSession) -> SessionCoreUpcalls:      # mypy checks the calls the core makes
+        return c

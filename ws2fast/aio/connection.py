@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import events as ev
 from .._core import PREFACE, CloseReceived, Ping, Pong, ProtocolCore
@@ -661,3 +661,9 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
             self.conn.close()
             self.flush()
 
+
+if TYPE_CHECKING:
+    from .._upcalls import ProtocolCoreUpcalls
+
+    def _implements(c: Connection) -> ProtocolCoreUpcalls:      # mypy checks the calls the core makes
+        return c

@@ -329,3 +329,10 @@ async def _wrap_sync(items: Iterable[Data]) -> AsyncIterator[Data]:
 async def _aiter_fragments(items: AsyncIterable[Data]) -> AsyncIterator[Data]:
     async for item in items:
         yield item
+
+
+if TYPE_CHECKING:
+    from .._upcalls import WebSocketCoreUpcalls
+
+    def _implements(c: WebSocket) -> WebSocketCoreUpcalls:      # mypy checks the calls the core makes
+        return c
