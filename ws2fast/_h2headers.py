@@ -19,6 +19,7 @@ from ._h2state import (
     StreamInfo,
 )
 from .deflate import (
+    DeflateParameters,
     ExtensionError,
     client_accept,
 )
@@ -245,6 +246,7 @@ class _H2HeaderBlocks(_H2WebSockets):
             return
         subprotocols, extensions, _ = websocket_offers(fields)
         problem = ""
+        agreed: DeflateParameters | None = None
         if len(subprotocols) > 1 or (subprotocols and subprotocols[0] not in info.offered_subprotocols):
             problem = f"server chose subprotocol {subprotocols!r}, not one we offered"
         elif extensions and not info.offered_extensions:
@@ -254,8 +256,6 @@ class _H2HeaderBlocks(_H2WebSockets):
                 agreed = client_accept(extensions, ", ".join(info.offered_extensions))
             except ExtensionError as exc:
                 problem = str(exc)
-            else:
-                s.deflate = None if agreed is None else self._codec(agreed)
         if not problem and end_stream:
             problem = "server ended the stream in its 2xx answer"
         if problem:
@@ -264,9 +264,7 @@ class _H2HeaderBlocks(_H2WebSockets):
             self._remove(s, RESET_BY_US)
             events.append(WebSocketRejected(sid, status, fields, problem))
             return
-        self._attach_parser(s, client_side=True)
-        info.move(Phase.OPEN)
-        s.ws_open = True
+        self._start_session(s, agreed)
         events.append(WebSocketAccepted(sid, status, subprotocols[0] if subprotocols else None,
                                         extensions, fields))
 

@@ -7,7 +7,9 @@ Where a stream's state lives (one owner per field):
   ``discard`` and ``ws_open`` (written by the Python layers, read by the core), the WebSocket
   parser and deflate codec;
 - :class:`StreamInfo` (``H2Stream.info``, Python, read per HEADERS or control frame): the
-  :class:`Phase`, the close handshake, what was offered, the body's length, deadlines;
+  :class:`Phase`, what was offered, the body's length, deadlines, and, once a WebSocket is
+  accepted, its :class:`~ws2fast.websocket.WebSocketSession` (the close handshake, its codes,
+  pings: the same session class HTTP/1.1 runs);
 - the connection's own tables: ``streams`` (the one stream table; the core holds a C-level
   index of the same streams, ``_core_add`` / ``_core_remove``), ``_closed`` (how each closed
   stream ended), ``_lingering`` (streams waiting for an END_STREAM, or with a deadline),
@@ -20,8 +22,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 
+from typing import TYPE_CHECKING
+
 from .config import RateLimit
-from .errors import CloseCode, Opcode
+from .errors import Opcode
+
+if TYPE_CHECKING:
+    from .websocket import WebSocketSession
 
 # First octets of the whole (FIN) control frames we send (RFC 6455 §5.2).
 FIN = 0x80
@@ -73,10 +80,9 @@ class StreamInfo:
     """
 
     __slots__ = (
-        "stream_id", "websocket", "phase", "local", "headers_in", "close_sent", "close_received",
-        "close_code", "close_reason", "early", "early_flow", "deadline", "content_length",
-        "received", "offered_subprotocols", "offered_extensions", "reset_after_flush", "method",
-        "counted", "close_complete",
+        "stream_id", "websocket", "phase", "local", "headers_in", "session", "early", "early_flow",
+        "deadline", "content_length", "received", "offered_subprotocols", "offered_extensions",
+        "reset_after_flush", "method", "counted", "close_complete",
     )
 
     def __init__(self, stream_id: int, websocket: bool, local: bool) -> None:
@@ -85,10 +91,7 @@ class StreamInfo:
         self.phase = Phase.IDLE
         self.local = local
         self.headers_in = False
-        self.close_sent = False
-        self.close_received = False
-        self.close_code = int(CloseCode.ABNORMAL_CLOSURE)
-        self.close_reason = ""
+        self.session: WebSocketSession | None = None   # once the WebSocket is accepted
         self.early: list[bytes] = []
         self.early_flow = 0
         self.deadline: float | None = None

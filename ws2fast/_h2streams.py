@@ -201,16 +201,31 @@ class _H2Streams(H2Core):
         self._reap()
 
     def _terminal_event(self, s: H2Stream, code: int | None, remote: bool, message: str,
-                        events: list[Any]) -> None:
+                        events: list[Any], close_reason: str = "") -> None:
+        # The stream is gone (reset either way, refused by GOAWAY, timed out, the connection
+        # ended): its last event.  A WebSocket reports the peer's Close if one came, else 1006
+        # with ``close_reason``.
         info: StreamInfo = s.info
         if info.websocket and info.phase == Phase.CONNECTING:
             info.move(Phase.DONE)
             events.append(WebSocketRejected(s.stream_id, 0, (), message))
         elif info.websocket and info.phase != Phase.DONE:
-            info.move(Phase.DONE)
-            events.append(WebSocketClosed(s.stream_id, info.close_code, info.close_reason, code))
+            session = info.session
+            if session is None:
+                self._websocket_gone(s, int(CloseCode.ABNORMAL_CLOSURE), close_reason, code, events)
+            else:
+                self._websocket_gone(s, session.final_code, session.close_reason or close_reason, code,
+                                     events)
         elif not info.websocket and code is not None:
             events.append(StreamReset(s.stream_id, code, remote, message))
+
+    def _websocket_gone(self, s: H2Stream, close_code: int, reason: str, reset_code: int | None,
+                        events: list[Any]) -> None:
+        s.info.move(Phase.DONE)
+        if s.info.session is not None:
+            s.info.session.terminated(events, close_code, reason, reset_code)
+        else:
+            events.append(WebSocketClosed(s.stream_id, close_code, reason, reset_code))
 
     def _stream_error(self, sid: int, code: int, message: str, events: list[Any]) -> None:
         self._charge("local_reset_limit", "streams reset for breaking the rules")
@@ -224,8 +239,7 @@ class _H2Streams(H2Core):
         if s.info.websocket and s.info.phase == Phase.DONE:
             return
         if s.info.websocket and s.info.phase != Phase.CONNECTING:
-            s.info.move(Phase.DONE)
-            events.append(WebSocketClosed(sid, int(CloseCode.ABNORMAL_CLOSURE), message, code))
+            self._websocket_gone(s, int(CloseCode.ABNORMAL_CLOSURE), message, code, events)
         else:
             self._terminal_event(s, code, False, message, events)
 
@@ -336,8 +350,8 @@ class _H2Streams(H2Core):
             self._write(_core.build_rst_stream(sid, ErrorCode.CANCEL))
             self._remove(s, RESET_BY_US)
             if s.info.phase != Phase.DONE:
-                s.info.close_reason = s.info.close_reason or "close timeout"
-                self._terminal_event(s, ErrorCode.CANCEL, False, "close timeout", events)
+                self._terminal_event(s, ErrorCode.CANCEL, False, "close timeout", events,
+                                     close_reason="close timeout")
         stall = self.config.send_stall_timeout
         if stall is not None and self._track_stalls(now):
             for sid, (_, since) in sorted(self._stalls.items()):
@@ -348,7 +362,6 @@ class _H2Streams(H2Core):
                            f"{s.pending_bytes} octets waiting (Config.send_stall_timeout)")
                 self._write(_core.build_rst_stream(sid, ErrorCode.CANCEL))
                 self._remove(s, RESET_BY_US)
-                s.info.close_reason = s.info.close_reason or message
-                self._terminal_event(s, ErrorCode.CANCEL, False, message, events)
+                self._terminal_event(s, ErrorCode.CANCEL, False, message, events, close_reason=message)
                 self._stalls.pop(sid, None)
         return events

@@ -7,31 +7,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from . import _core
 from ._core import (
-    CloseReceived,
-    FrameParser,
     H2Stream,
-    Ping,
 )
 from ._h2state import (
     CLOSE_FRAME,
-    FIN,
-    PING_FRAME,
-    PONG_FRAME,
     Phase,
     StreamInfo,
 )
 from .deflate import (
     DeflateParameters,
-    PerMessageDeflate,
     client_offer,
     server_extensions,
 )
-from .errors import CloseCode, ErrorCode, Opcode, SettingCode
+from .errors import ErrorCode, SettingCode
 from .events import (
     StreamEnded,
-    WebSocketClosed,
 )
 from .exceptions import LocalProtocolError
 from .handshake import (
@@ -39,112 +30,83 @@ from .handshake import (
     extended_connect_headers,
 )
 from ._h2streams import _H2Streams
+from .websocket import WebSocketSession
 
 
 class _H2WebSockets(_H2Streams):
+    # Each WebSocket stream runs a WebSocketSession (ws2fast/websocket.py: the rules shared with
+    # HTTP/1.1), whose carrier this connection is: its frames go out in the stream's DATA.
+
     def _on_websocket_item(self, item: Any, events: list[Any]) -> None:
         # What a stream's WebSocket parser made, other than the messages of a batch that held
         # only messages (those go out from the core directly).
-        kind = type(item)
-        if kind is Ping:
-            self._on_ws_ping(item, events)
-        elif kind is CloseReceived:
-            self._on_ws_close(item, events)
-        else:                               # a message or a Pong
-            s = self.streams.get(item.stream_id)
-            if s is not None and not s.info.close_received:
-                events.append(item)
+        s = self.streams.get(item.stream_id)
+        if s is not None and s.info.session is not None:
+            s.info.session.handle(item, events)
 
-    def _on_ws_ping(self, ping: Ping, events: list[Any]) -> None:
-        s = self.streams.get(ping.stream_id)
-        if s is None or s.info.close_received:
+    def _start_session(self, s: H2Stream, agreed: DeflateParameters | None) -> None:
+        session = WebSocketSession(self.client_side, self.config, s.stream_id, agreed, carrier=self)
+        s.info.session = session
+        s.deflate = session.deflate
+        self._bind_parser(s, session.parser)
+        s.info.move(Phase.OPEN)
+        s.ws_open = True
+
+    def websocket_frame(self, session: WebSocketSession, first_octet: int, payload: Any,
+                        last: bool) -> None:
+        s = self.streams.get(session.stream_id)
+        if s is None:
             return
-        if self.config.auto_pong and not s.info.close_sent and not s.local_ended:
-            self._send_ws_frame(s.stream_id, PONG_FRAME, ping.payload)
-        events.append(ping)
+        if first_octet == CLOSE_FRAME:
+            s.ws_open = False               # no message after our Close
+        if not s.local_ended and not s.pending_end:
+            self._send_ws_frame(s.stream_id, first_octet, payload, last)
 
-    def _on_ws_close(self, close: CloseReceived, events: list[Any]) -> None:
-        s = self.streams.get(close.stream_id)
-        if s is None or s.info.close_received:
+    def websocket_closing(self, session: WebSocketSession) -> None:
+        s = self.streams.get(session.stream_id)
+        if s is not None:
+            s.info.deadline = self.config.clock() + self.config.close_timeout
+            self._lingering.add(s.stream_id)
+
+    def websocket_finished(self, session: WebSocketSession) -> None:
+        # The WebSocket is over: end our side, stop reading, and let the stream linger until
+        # both sides ended it or the close timeout resets it.
+        s = self.streams.get(session.stream_id)
+        if s is None:
             return
-        info: StreamInfo = s.info
-        info.close_received = True
-        info.close_code = close.code if close.code != CloseCode.NO_STATUS_RCVD else 1005
-        info.close_reason = close.reason
-        events.append(close)
-        if info.close_sent:
-            self._end_local(s)
-            self._websocket_done(s, events)
-        elif self.config.auto_close:
-            payload = b"" if close.code == CloseCode.NO_STATUS_RCVD else close.code.to_bytes(2, "big")
-            self._send_close_frame(s, payload, end_stream=True)
-            self._websocket_done(s, events)
-
-    def _send_close_frame(self, s: H2Stream, payload: bytes, end_stream: bool) -> None:
-        s.info.close_sent = True
-        s.ws_open = False
-        if not s.local_ended and not s.pending_end:
-            self._send_ws_frame(s.stream_id, CLOSE_FRAME, payload, end_stream)
-
-    def _end_local(self, s: H2Stream) -> None:
-        if not s.local_ended and not s.pending_end:
-            self._send_data(s.stream_id, b"", True)
-
-    def _websocket_done(self, s: H2Stream, events: list[Any]) -> None:
-        # The close handshake is complete (or the WebSocket failed): report once, then let the
-        # stream linger until both sides ended it or the close timeout resets it.
         info: StreamInfo = s.info
         if info.phase != Phase.DONE:
             info.move(Phase.DONE)
-            s.ws_open = False
-            events.append(WebSocketClosed(s.stream_id, info.close_code, info.close_reason))
+        s.ws_open = False
+        self._end_local(s)
         s.discard = True
         if info.deadline is None:
             info.deadline = self.config.clock() + self.config.close_timeout
         self._lingering.add(s.stream_id)
-        if info.close_sent and info.close_received and not self.client_side:
+        if session.close_sent and session.close_received and not self.client_side:
             # The close handshake is complete both ways: once our END_STREAM is out, nothing
             # but the peer's END_STREAM may come, and a major browser never sends it.  So the
             # stream stops counting toward the concurrency limit then (_reap), without waiting
             # for the close timeout.
             info.close_complete = True
 
-    def _fail_websocket(self, s: H2Stream, close_code: int, message: str, events: list[Any]) -> None:
-        # RFC 6455 §7.1.7: send a Close with the code, end our side, stop reading.
-        info: StreamInfo = s.info
-        if not info.close_sent:
-            reason = message.encode("utf-8")[:120]
-            while True:
-                try:
-                    reason.decode("utf-8")
-                    break
-                except UnicodeDecodeError:
-                    reason = reason[:-1]
-            self._send_close_frame(s, close_code.to_bytes(2, "big") + reason, end_stream=True)
-        else:
-            self._end_local(s)
-        info.close_code, info.close_reason = close_code, message
-        self._websocket_done(s, events)
+    def _end_local(self, s: H2Stream) -> None:
+        if not s.local_ended and not s.pending_end:
+            self._send_data(s.stream_id, b"", True)
 
     def _remote_end(self, s: H2Stream, events: list[Any]) -> None:
         s.remote_ended = True
         info: StreamInfo = s.info
         if info.websocket and info.phase == Phase.OPEN:
-            # The peer ended its side without a close handshake: abnormal closure (1006).
-            self._end_local(s)
-            self._websocket_done(s, events)
+            # The peer ended its side before the close handshake did: abnormal closure (1006)
+            # unless its Close came.
+            assert info.session is not None
+            events.extend(info.session.connection_lost())
         elif not info.websocket:
             events.append(StreamEnded(s.stream_id))
             if info.phase == Phase.REJECTED:
                 self._end_local(s)          # our extended CONNECT is over too
         self._lingering.add(s.stream_id)
-
-    def _attach_parser(self, s: H2Stream, client_side: bool) -> None:
-        self._bind_parser(s, FrameParser(client_side, self.config.max_message_size) if s.deflate is None
-                          else s.deflate.frame_parser(client_side))
-
-    def _codec(self, agreed: DeflateParameters) -> PerMessageDeflate:
-        return PerMessageDeflate.from_config(agreed, self.config)
 
     def open_websocket(
         self,
@@ -208,10 +170,7 @@ class _H2WebSockets(_H2Streams):
             fields.append((b"sec-websocket-extensions", response.encode("ascii")))
         fields.extend(encode_headers(headers))
         self._write_headers(stream_id, fields, end_stream=False)
-        s.deflate = None if agreed is None else self._codec(agreed)
-        self._attach_parser(s, client_side=False)
-        info.move(Phase.OPEN)
-        s.ws_open = True
+        self._start_session(s, agreed)
         events: list[Any] = []
         early, info.early = info.early, []
         flow, info.early_flow = info.early_flow, 0
@@ -224,18 +183,9 @@ class _H2WebSockets(_H2Streams):
         return events
 
     def _feed_early(self, s: H2Stream, data: bytes, events: list[Any]) -> None:
-        assert s.parser is not None             # (attached when the WebSocket opened)
-        try:
-            parsed = s.parser.feed(data)
-        except Exception as exc:  # WebSocketProtocolError
-            parsed = list(getattr(exc, "events", []))
-            code = getattr(exc, "close_code", None) or int(CloseCode.PROTOCOL_ERROR)
-            for item in parsed:
-                self._on_websocket_item(item, events)
-            self._fail_websocket(s, code, str(exc), events)
-            return
-        for item in parsed:
-            self._on_websocket_item(item, events)
+        # DATA that reached us before the parser was attached: the session parses it.
+        assert s.info.session is not None
+        events.extend(s.info.session.receive_data(data))
 
     def reject_websocket(self, stream_id: int, status: int = 403,
                          headers: Iterable[tuple[bytes | str, bytes | str]] = (),
@@ -281,59 +231,35 @@ class _H2WebSockets(_H2Streams):
 
     def ping(self, stream_id: int, payload: bytes = b"") -> None:
         """Send a WebSocket ping on ``stream_id``."""
-        s = self._open_websocket(stream_id)
-        if len(payload) > 125:
-            raise LocalProtocolError("a ping payload is at most 125 bytes (RFC 6455 §5.5)")
-        self._send_ws_frame(s.stream_id, PING_FRAME, payload)
+        self._session(stream_id).ping(payload)
 
     def send_pong(self, stream_id: int, payload: bytes = b"") -> None:
         """Send a WebSocket pong (when ``auto_pong`` is off, or unsolicited)."""
-        s = self._open_websocket(stream_id)
-        if len(payload) > 125:
-            raise LocalProtocolError("a pong payload is at most 125 bytes (RFC 6455 §5.5)")
-        self._send_ws_frame(s.stream_id, PONG_FRAME, payload)
+        self._session(stream_id).send_pong(payload)
 
     def send_fragment(self, stream_id: int, data: Any, *, first: bool, fin: bool,
                       text: bool = False) -> None:
         """Send one frame of a fragmented message (``first``: the opening frame, whose type
         ``text`` decides; ``fin``: the last)."""
-        self._open_websocket(stream_id)
-        opcode = (Opcode.TEXT if text else Opcode.BINARY) if first else Opcode.CONTINUATION
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        self._send_ws_frame(stream_id, (FIN if fin else 0) | opcode, data)
+        self._session(stream_id).send_fragment(data, first=first, fin=fin, text=text)
 
     def close_websocket(self, stream_id: int, code: int = 1000, reason: str = "") -> None:
         """Start (or, after a :class:`CloseReceived` with ``auto_close`` off, complete) the
         close handshake.  END_STREAM follows once both Close frames are exchanged."""
         s = self.streams.get(stream_id)
-        if s is None or not s.info.websocket or s.info.phase not in (Phase.OPEN, Phase.DONE):
+        if s is None or not s.info.websocket or s.info.session is None:
             raise LocalProtocolError(f"stream {stream_id} carries no open WebSocket")
-        if s.info.close_sent:
+        if s.info.session.close_sent:
             raise LocalProtocolError(f"the WebSocket on stream {stream_id} is already closing")
-        if code == CloseCode.NO_STATUS_RCVD:
-            payload = b""
-        else:
-            if not _core.is_valid_close_code(code):
-                raise LocalProtocolError(f"close code {code} may not be sent (RFC 6455 §7.4)")
-            payload = code.to_bytes(2, "big") + reason.encode("utf-8")
-            if len(payload) > 125:
-                raise LocalProtocolError("close reason longer than 123 bytes (RFC 6455 §5.5)")
-        info: StreamInfo = s.info
-        self._send_close_frame(s, payload, end_stream=info.close_received)
-        if info.close_received:
-            self._websocket_done(s, self._deferred)
-            self._reap()
-        else:
-            info.deadline = self.config.clock() + self.config.close_timeout
-            self._lingering.add(stream_id)
+        self._deferred.extend(s.info.session.close(code, reason))
+        self._reap()
 
     def abort_websocket(self, stream_id: int) -> None:
         """Abort a WebSocket at once: RST_STREAM(CANCEL) (RFC 8441 §5)."""
         self.reset_stream(stream_id, ErrorCode.CANCEL)
 
-    def _open_websocket(self, stream_id: int) -> H2Stream:
+    def _session(self, stream_id: int) -> WebSocketSession:
         s = self.streams.get(stream_id)
-        if s is None or not s.ws_open:
+        if s is None or not s.ws_open or s.info.session is None:
             raise LocalProtocolError(f"stream {stream_id} carries no open WebSocket")
-        return s
+        return s.info.session

@@ -282,7 +282,8 @@ class H2Connection(_H2Requests):
         elif s is None:
             return
         elif kind == _core.SIGNAL_WEBSOCKET_FAILED:
-            self._fail_websocket(s, signal.code, signal.message or "", events)
+            if s.info.session is not None:
+                s.info.session.fail(signal.code, signal.message or "", events)
         elif kind == _core.SIGNAL_END_STREAM:
             self._remote_end(s, events)
 
@@ -390,6 +391,10 @@ _FRAME_HANDLERS = {
 
 if TYPE_CHECKING:
     from ._upcalls import H2CoreUpcalls
+    from .websocket import WebSocketCarrier
 
     def _implements(c: H2Connection) -> H2CoreUpcalls:      # mypy checks the calls the core makes
+        return c
+
+    def _carries(c: H2Connection) -> WebSocketCarrier:      # the carrier of its streams' sessions
         return c
