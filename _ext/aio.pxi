@@ -51,21 +51,13 @@ cdef class WebSocketCore:
         c.flush()
         if c._paused_writing or c._lost:
             return False
-        conn = c.conn
-        return not isinstance(conn, H2Core) or (<H2Core>conn)._outgoing_buffered(self.stream_id) == 0
+        return c.engine._outgoing_buffered(self.stream_id) == 0
 
     cdef int _frame(self, message) except -1:
-        # Queue the message's frame on whichever engine carries this WebSocket.
-        cdef ProtocolCore c = self._connection
+        # Queue the message's frame on the engine that carries this WebSocket.
         if self._close_started or self._closed.done():
             raise self._closed_error()
-        conn = c.conn
-        if isinstance(conn, H2Core):
-            (<H2Core>conn)._send_message(self.stream_id, message)
-        elif c._session is not None:
-            c._session._send_message(message)
-        else:
-            conn.send_message(self.stream_id, message)
+        self._connection.engine._send_message(self.stream_id, message)
         return 0
 
     cdef int _deliver(self, event) except -1:
@@ -100,15 +92,12 @@ cdef class ProtocolCore:
     methods declared in ``ws2fast._upcalls.ProtocolCoreUpcalls``.
     """
     cdef public object loop
-    cdef public object conn             # H2Connection or H1Connection, None until known
+    cdef public EngineCore engine       # H2Connection or H1Connection, None until known
     cdef public object transport
     cdef public object _view            # the receive buffer (a memoryview)
     cdef public dict websockets         # stream id -> WebSocket
     cdef public list _send_waiters      # futures of send()s waiting for window / transport
     cdef public object _timer           # the H2Connection's timeout timer, or None
-    cdef public SessionCore _session    # HTTP/1.1: the WebSocket session, driven directly once
-                                        # the handshake's bytes are out
-    cdef public bint _h2
     cdef public bint _lost              # connection_lost() was called
     cdef public bint _in_batch          # dispatching the events of one read
     cdef public bint _flush_scheduled
@@ -120,7 +109,7 @@ cdef class ProtocolCore:
     cdef public Py_ssize_t _max_queued  # Config.max_queued_messages
     cdef public Py_ssize_t max_queue    # HTTP/1.1: messages one WebSocket may hold
     cdef bint _other_events             # an event that is not a message came (see _send_moved)
-    cdef uint64_t _progress_seen        # H2Core._send_progress when senders were last woken
+    cdef uint64_t _progress_seen        # the engine's _progress() when senders were last woken
 
     def __cinit__(self, *args, **kwargs):
         self.websockets = {}
@@ -141,7 +130,7 @@ cdef class ProtocolCore:
             if self._discard_left < 0:
                 self._linger_done()             # read as much as we drop: close now
             return 0
-        if self.conn is None:
+        if self.engine is None:
             self._sniff(self._view[:nbytes])        # decides the protocol, then _received
         else:
             self._received(self._view[:nbytes])
@@ -150,14 +139,8 @@ cdef class ProtocolCore:
     cpdef _received(self, data):
         """Feed bytes to the connection, hand out its events, write what it answered."""
         cdef list events
-        conn = self.conn
         try:
-            if isinstance(conn, H2Core):
-                events = (<H2Core>conn)._receive_events(data)
-            elif self._session is not None:
-                events = self._session._receive_events(data)
-            else:
-                events = conn.receive_data(data)
+            events = self.engine._receive_events(data)
         except Exception:
             _aio_logger.exception("ws2fast: receive_data failed")
             self.abort()
@@ -179,9 +162,9 @@ cdef class ProtocolCore:
         # came (a WebSocket closed, a stream was reset, the connection ended).  Waking them on
         # every read instead costs a task switch per read while the peer's window stays shut.
         cdef bint moved = self._other_events
-        conn = self.conn
-        if isinstance(conn, H2Core) and (<H2Core>conn)._send_progress != self._progress_seen:
-            self._progress_seen = (<H2Core>conn)._send_progress
+        cdef uint64_t progress = self.engine._progress()
+        if progress != self._progress_seen:
+            self._progress_seen = progress
             moved = True
         self._other_events = False
         return moved
@@ -193,6 +176,7 @@ cdef class ProtocolCore:
         cdef WebSocketCore ws
         cdef dict websockets = self.websockets
         cdef uint32_t sid
+        cdef bint multiplexed = self.engine.multiplexed
         for event in events:
             kind = type(event)
             if kind is TextMessage or kind is BinaryMessage:
@@ -206,7 +190,7 @@ cdef class ProtocolCore:
                     continue
                 ws._deliver(event)
                 self._queued += 1
-                if self._queued > self._max_queued or (not self._h2 and len(ws._messages) > self.max_queue):
+                if self._queued > self._max_queued or (not multiplexed and len(ws._messages) > self.max_queue):
                     self._pause_reading()
             else:
                 self._other_events = True
@@ -221,56 +205,46 @@ cdef class ProtocolCore:
         except Exception:
             _aio_logger.exception("ws2fast: on_message failed: closing with 1011")
             self.close_websocket(ws, 1011, "internal error")
-        conn = self.conn
-        if isinstance(conn, H2Core):
-            (<H2Core>conn)._ack(ws.stream_id, _wire_size(event))
+        if self.engine is not None:             # (the listener may have ended everything)
+            self.engine._ack(ws.stream_id, _wire_size(event))
         return 0
+
+    cpdef _uncount(self, WebSocketCore ws):
+        """A closed WebSocket: its queued messages no longer hold the connection's reading."""
+        if ws._counted:
+            ws._counted = False
+            self._queued -= len(ws._messages)
+        return None
 
     cpdef consumed(self, WebSocketCore ws, event):
         """The application took ``event``: give its window back / resume reading."""
+        cdef EngineCore engine = self.engine
         if ws._counted:
             self._queued -= 1
-        conn = self.conn
-        if isinstance(conn, H2Core):
-            (<H2Core>conn)._ack(ws.stream_id, _wire_size(event))
-            if (<H2Core>conn)._olen:
-                self.flush()
-            if self._reading_paused and self._queued <= self._max_queued // 2:
-                self._resume_reading()
-        elif self._reading_paused and len(ws._messages) <= self.max_queue // 2 \
-                and self._queued <= self._max_queued // 2:
+        engine._ack(ws.stream_id, _wire_size(event))
+        if engine._has_output():
+            self.flush()
+        # Over a multiplexed connection only the connection's queue holds reading back; over
+        # HTTP/1.1 also the one WebSocket's (max_queue).
+        if self._reading_paused and self._queued <= self._max_queued // 2 \
+                and (engine.multiplexed or len(ws._messages) <= self.max_queue // 2):
             self._resume_reading()
 
     # -- output ------------------------------------------------------------------------------
 
     cpdef flush(self):
         """Write what the connection has queued; close the transport when it says so."""
-        cdef H2Core h2
-        conn = self.conn
-        if conn is None or self.transport is None or self._lost or self._discarding:
+        cdef EngineCore engine = self.engine
+        cdef bytes data
+        if engine is None or self.transport is None or self._lost or self._discarding:
             return None
-        if isinstance(conn, H2Core):
-            h2 = <H2Core>conn
-            if h2._olen:
-                self.transport.write(h2._take_output(h2._olen))
-            if h2._lingering or h2._settings_pending or h2._blocked or self._timer is not None:
-                self._arm_timer()
-            if h2._terminated and not h2.streams:
-                self._close_transport()
-        elif self._session is not None:
-            session = self._session
-            if session._out:
-                self.transport.write(session._take_out())
-            if session.state == _SESSION_CLOSED:
-                self._close_transport()
-        else:
-            data = conn.data_to_send()
-            if data:
-                self.transport.write(data)
-            if conn.closed:
-                self._close_transport()
-            else:
-                self._session = conn._websocket_session()
+        data = engine._take_all()
+        if data:
+            self.transport.write(data)
+        if self._timer is not None or engine._has_deadlines():
+            self._arm_timer()
+        if engine._finished():
+            self.close_transport()
         return None
 
     cpdef schedule_flush(self):

@@ -4,8 +4,9 @@
 One extension module built from this file and the layer files it includes, so that calls
 between layers are plain C calls.  The public faces are the Python modules
 ``ws2fast.frames`` (HTTP/2 frames), ``ws2fast.hpack`` (HPACK) and ``ws2fast.wsframes``
-(WebSocket frames), which re-export from here, ``ws2fast.H2Connection``, whose compiled
-half (``H2Core``, in h2core.pxi) is here, and the asyncio protocol and WebSocket, whose per-read
+(WebSocket frames), which re-export from here, ``ws2fast.H2Connection`` and ``ws2fast.H1Connection``, whose compiled
+halves (``H2Core`` in h2core.pxi, ``H1Core`` in h1core.pxi; both implement the engine interface
+of engine.pxi) are here, and the asyncio protocol and WebSocket, whose per-read
 path (``ProtocolCore`` and ``WebSocketCore``, in aio.pxi) is here.
 
 Nothing here imports the Python layer except ``ws2fast.errors`` (wire-code enums) and
@@ -49,6 +50,8 @@ include "inflate.pxi"
 include "wsframe.pxi"
 include "wsbuild.pxi"
 include "wssession.pxi"
+include "engine.pxi"
+include "h1core.pxi"
 include "h2core.pxi"
 include "aio.pxi"
 include "transport.pxi"

@@ -102,7 +102,7 @@ cdef class H2Stream:
             " local-ended" if self.local_ended else "", " remote-ended" if self.remote_ended else "")
 
 
-cdef class H2Core:
+cdef class H2Core(EngineCore):
     """The compiled half of :class:`ws2fast.H2Connection` (which subclasses it).
 
     Not meant to be used alone: its underscored methods are the Python connection's, which
@@ -158,6 +158,7 @@ cdef class H2Core:
     cdef public list _settings_pending      # our SETTINGS not yet acknowledged, with when sent
 
     def __cinit__(self, *args, **kwargs):
+        self.multiplexed = True
         self._blocked = set()
         self._conn_recv_window = 65535
         self._conn_recv_size = 65535
@@ -729,6 +730,23 @@ cdef class H2Core:
     cdef Py_ssize_t _outgoing_buffered(self, uint32_t stream_id):
         cdef H2Stream s = self._lookup(stream_id)
         return 0 if s is None else s.pending_bytes
+
+    # -- the rest of the engine interface (engine.pxi) ----------------------------------------
+
+    cdef bytes _take_all(self):
+        return self._take_output(self._olen)
+
+    cdef bint _has_output(self):
+        return self._olen > 0
+
+    cdef bint _finished(self):
+        return self._terminated and not self.streams
+
+    cdef bint _has_deadlines(self):
+        return bool(self._lingering or self._settings_pending or self._blocked)
+
+    cdef uint64_t _progress(self):
+        return self._send_progress
 
     def local_window(self, uint32_t stream_id=0):
         """How many DATA octets we may send now on ``stream_id`` (0: the connection's)."""

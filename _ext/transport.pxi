@@ -50,7 +50,7 @@ cdef class SocketTransport:
 
     Made by the asyncio layer (``ws2fast.aio``) for cleartext connections on a selector loop
     (unless ``Config.native_transport`` is False); the protocol's ``connection_made`` is called by whoever made it,
-    then :meth:`_start` begins reading.
+    then :meth:`start` begins reading.
     """
     cdef object _loop
     cdef object _sock
@@ -91,7 +91,7 @@ cdef class SocketTransport:
         except OSError:
             pass
 
-    def _start(self):
+    def start(self):
         """Begin reading (after the protocol's ``connection_made``)."""
         self._started = True
         if not self._closing and self._want_read and not self._reading:

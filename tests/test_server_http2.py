@@ -332,7 +332,7 @@ def test_abandoned_websockets_do_not_hold_stream_slots(certificate, mode):
                 seen = len(frames)
             assert (accepted, refused) == (cycles, 0)
             conn = next(iter(peer.server.connections))
-            assert conn.conn.closing_streams <= limit
+            assert conn.engine.closing_streams <= limit
     run("asyncio", main(), timeout=120)
 
 

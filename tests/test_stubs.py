@@ -71,7 +71,8 @@ def test_the_fields_shared_with_python_are_the_stubs_fields():
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     declared = _declared_fields()
     assert "H2Core" in declared and "streams" in declared["H2Core"]
-    for name in ("H2Core", "H2Stream", "SessionCore"):
+    for name in ("EngineCore", "H1Core", "H2Core", "H2Stream", "SessionCore", "ProtocolCore",
+                 "WebSocketCore"):
         body = classes[name].body
         attributes = {n.target.id for n in body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
         properties = {n.name for n in body if isinstance(n, ast.FunctionDef)
@@ -101,14 +102,14 @@ def test_every_upcall_of_the_core_is_declared_and_implemented():
     import inspect
 
     import ws2fast._upcalls as upcalls
-    from ws2fast import H2Connection
+    from ws2fast import H1Connection, H2Connection
     from ws2fast.aio.connection import Connection
     from ws2fast.aio.websocket import WebSocket
     from ws2fast.websocket import WebSocketSession
 
     found = _upcalls_in_pxi()
     assert found.get("H2Core") == {"_receive_slow"}         # the scan sees them
-    subclasses = {"H2Core": H2Connection, "SessionCore": WebSocketSession,
+    subclasses = {"H1Core": H1Connection, "H2Core": H2Connection, "SessionCore": WebSocketSession,
                   "ProtocolCore": Connection, "WebSocketCore": WebSocket}
     assert set(found) == set(subclasses)
     for core, methods in found.items():

@@ -78,7 +78,7 @@ async def _pair(buffer_size: int = 65536) -> tuple[Recorder, SocketTransport, so
     protocol = Recorder(buffer_size)
     transport = SocketTransport(loop, ours, protocol)
     protocol.connection_made(transport)
-    transport._start()
+    transport.start()
     return protocol, transport, theirs
 
 

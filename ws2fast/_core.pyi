@@ -5,6 +5,7 @@ from typing import Any, Final
 
 from typing_extensions import Buffer, Self
 
+from .engine import Engine
 from .errors import ErrorCode
 
 BUILD_PROFILE: Final[str]
@@ -286,7 +287,20 @@ class H2Stream:
     def pending_bytes(self) -> int: ...
     def __init__(self, stream_id: int) -> None: ...
 
-class H2Core:
+class EngineCore:  # the compiled part of the engine interface (ws2fast.engine.Engine)
+    @property
+    def multiplexed(self) -> bool: ...
+
+class H1Core(EngineCore):  # the compiled half of ws2fast.H1Connection
+    session: Any                        # the WebSocketSession once switched, else None
+    _failed: bool
+    _out: list[bytes]
+    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+    def receive_data(self, data: Buffer) -> list[Any]: ...
+    def data_to_send(self) -> bytes: ...
+    def send_message(self, stream_id: int, data: str | Buffer) -> None: ...
+
+class H2Core(EngineCore):
     # The fields shared with the Python connection, as h2core.pxi declares them (who writes
     # each is stated there).
     _empty_data: int
@@ -341,7 +355,7 @@ class SessionCore:  # the compiled half of ws2fast.websocket.WebSocketSession
     def data_to_send(self) -> bytes: ...
 
 class WebSocketCore:  # the compiled half of ws2fast.aio.WebSocket
-    _connection: ProtocolCore
+    _connection: Any                    # a ProtocolCore (the WebSocket types it by what it uses)
     stream_id: int
     _listener: Any
     _messages: Any
@@ -355,14 +369,12 @@ class WebSocketCore:  # the compiled half of ws2fast.aio.WebSocket
 
 class ProtocolCore:  # the compiled half of ws2fast.aio.connection.Connection
     loop: Any
-    conn: Any
+    engine: Engine                      # (None until the protocol is known)
     transport: Any
     _view: memoryview
     websockets: dict[int, Any]
     _send_waiters: list[Any]
     _timer: Any
-    _session: SessionCore | None
-    _h2: bool
     _lost: bool
     _in_batch: bool
     _flush_scheduled: bool
@@ -378,6 +390,7 @@ class ProtocolCore:  # the compiled half of ws2fast.aio.connection.Connection
     def buffer_updated(self, nbytes: int) -> None: ...
     def _received(self, data: Buffer) -> None: ...
     def _dispatch(self, events: list[Any]) -> None: ...
+    def _uncount(self, ws: WebSocketCore) -> None: ...
     def consumed(self, ws: WebSocketCore, event: Any) -> None: ...
     def flush(self) -> None: ...
     def schedule_flush(self) -> None: ...
@@ -385,7 +398,7 @@ class ProtocolCore:  # the compiled half of ws2fast.aio.connection.Connection
 
 class SocketTransport:  # cleartext TCP for a ProtocolCore on a selector loop (Config.native_transport)
     def __init__(self, loop: Any, sock: Any, protocol: ProtocolCore) -> None: ...
-    def _start(self) -> None: ...
+    def start(self) -> None: ...
     def _read_ready(self) -> None: ...
     def _write_ready(self) -> None: ...
     def _call_connection_lost(self, exc: BaseException | None) -> None: ...

@@ -243,9 +243,10 @@ class _H2WebSockets(_H2Streams):
         ``text`` decides; ``fin``: the last)."""
         self._session(stream_id).send_fragment(data, first=first, fin=fin, text=text)
 
-    def close_websocket(self, stream_id: int, code: int = 1000, reason: str = "") -> None:
+    def close_websocket(self, stream_id: int, code: int = 1000, reason: str = "") -> list[Any]:
         """Start (or, after a :class:`CloseReceived` with ``auto_close`` off, complete) the
-        close handshake.  END_STREAM follows once both Close frames are exchanged."""
+        close handshake.  END_STREAM follows once both Close frames are exchanged.  Returns []:
+        the events this makes come with the next batch."""
         s = self.streams.get(stream_id)
         if s is None or not s.info.websocket or s.info.session is None:
             raise LocalProtocolError(f"stream {stream_id} carries no open WebSocket")
@@ -253,6 +254,7 @@ class _H2WebSockets(_H2Streams):
             raise LocalProtocolError(f"the WebSocket on stream {stream_id} is already closing")
         self._deferred.extend(s.info.session.close(code, reason))
         self._reap()
+        return []
 
     def abort_websocket(self, stream_id: int) -> None:
         """Abort a WebSocket at once: RST_STREAM(CANCEL) (RFC 8441 §5)."""

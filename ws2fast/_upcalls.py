@@ -14,7 +14,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from .exceptions import FrameError, WebSocketProtocolError
 
-__all__ = ["H2CoreUpcalls", "SessionCoreUpcalls", "ProtocolCoreUpcalls", "WebSocketCoreUpcalls"]
+__all__ = ["H1CoreUpcalls", "H2CoreUpcalls", "SessionCoreUpcalls", "ProtocolCoreUpcalls",
+           "WebSocketCoreUpcalls"]
+
+
+class H1CoreUpcalls(Protocol):
+    """What ``H1Core`` (``_ext/h1core.pxi``) calls on :class:`~ws2fast.H1Connection` until
+    the handshake switched the connection to its WebSocket session."""
+
+    def _receive_http(self, data: Any) -> list[Any]:
+        """Bytes received while HTTP/1.1 is being parsed."""
+
+    def _http_closed(self) -> bool:
+        """Whether HTTP/1.1 says the connection is over (no WebSocket on it)."""
 
 
 class H2CoreUpcalls(Protocol):
@@ -61,7 +73,7 @@ class ProtocolCoreUpcalls(Protocol):
     def _arm_timer(self) -> None:
         """Keep a timer for the engine's next deadline."""
 
-    def _close_transport(self, linger: bool = True) -> None:
+    def close_transport(self, linger: bool = True) -> None:
         """The engine is done with the transport."""
 
     def _linger_done(self) -> None:

@@ -220,13 +220,14 @@ async def _demo(args: argparse.Namespace) -> int:
         print(f"server: {origin} (cleartext; HTTP/2 by prior knowledge and HTTP/1.1 on one port)")
         async with Client(origin) as client:
             sockets = [await client.websocket(f"/demo/{i}", subprotocols=["demo.v1"]) for i in range(args.streams)]
-            conn = sockets[0]._connection
+            conn = client.connection
+            assert conn is not None
             # the server's SETTINGS as it sent them (RFC defaults for the rest are not shown)
             sent = conn.settings_received.result()
             settings = {SettingCode(k).name if k in SettingCode._value2member_map_ else k: v
                         for k, v in sent.items()}
             print(f"connection: {conn.http_version} by prior knowledge (no ALPN in cleartext), "
-                  f"{len({id(ws._connection) for ws in sockets})} TCP connection for {len(sockets)} WebSockets")
+                  f"{len(client.connections)} TCP connection for {len(sockets)} WebSockets")
             print(f"server SETTINGS: {settings}")
             print("each WebSocket: extended CONNECT with :protocol websocket (RFC 8441), "
                   f"subprotocol {sockets[0].subprotocol!r}, extensions {list(sockets[0].extensions) or 'none'}")

@@ -18,10 +18,11 @@ import base64
 import os
 from collections.abc import Iterable
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h11
 
+from ._core import H1Core
 from .config import Config
 from .events import (
     ConnectionTerminated,
@@ -51,7 +52,7 @@ def _one(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
     return values[0] if len(values) == 1 else None
 
 
-class H1Connection:
+class H1Connection(H1Core):
     """One HTTP/1.1 connection, client or server side; at most one WebSocket on it."""
 
     def __init__(self, client_side: bool, config: Config | None = None) -> None:
@@ -59,11 +60,10 @@ class H1Connection:
         self.config = config if config is not None else Config()
         self._h11 = h11.Connection(h11.CLIENT if client_side else h11.SERVER,
                                    max_incomplete_event_size=self.config.max_header_list_size)
-        self.session: WebSocketSession | None = None
-        self._out: list[bytes] = []
+        # session, _out and _failed are declared (and initialized) by the compiled half (H1Core)
+        self.session: WebSocketSession | None
         self._awaiting_answer: tuple[tuple[str, ...], tuple[str, ...]] | None = None
         self._client_offer: tuple[bytes, tuple[str, ...], tuple[str, ...]] | None = None
-        self._failed = False
         self._answered = False      # we answered the current request ourselves (400, 426)
         self._request_method = b""  # server: the method of the request being answered
         self._key = b""             # server: the Sec-WebSocket-Key being answered
@@ -78,6 +78,9 @@ class H1Connection:
             return True
         if self.session is not None:
             return self.session.closed
+        return self._http_closed()
+
+    def _http_closed(self) -> bool:
         return h11.MUST_CLOSE in (self._h11.our_state, self._h11.their_state) or \
             self._h11.our_state in (h11.CLOSED, h11.ERROR)
 
@@ -85,27 +88,48 @@ class H1Connection:
     def http_version(self) -> str:
         return "HTTP/1.1"
 
-    def _websocket_session(self) -> WebSocketSession | None:
-        """The WebSocket session, once the handshake's bytes have been taken: from then on the
-        I/O layer may drive it directly (receive_data, send_message, data_to_send)."""
-        return self.session if not self._out and not self._failed else None
+    # (multiplexed, false here, is declared by the compiled engine interface)
 
-    def data_to_send(self) -> bytes:
-        if self.session is not None:
-            self._out.append(self.session.data_to_send())
-        out = b"".join(self._out)
-        self._out.clear()
-        return out
+    @property
+    def open_streams(self) -> int:
+        """1 while a WebSocket is open on the connection, else 0."""
+        return 1 if self.session is not None and not self.closed else 0
+
+    @property
+    def can_open_stream(self) -> bool:
+        """Client: whether a WebSocket or request may start now (nothing else is running)."""
+        return self.client_side and self.session is None and self._client_offer is None \
+            and not self.closed and self._h11.our_state is h11.IDLE
+
+    @property
+    def going_away(self) -> bool:
+        return self.closed
+
+    def has_stream(self, stream_id: int) -> bool:
+        return stream_id == 0 and not self.closed
+
+    def next_timeout(self) -> float | None:
+        """None: HTTP/1.1 keeps no deadline of its own (the I/O layer's idle and close timeouts
+        apply)."""
+        return None
+
+    def handle_timeouts(self) -> list[Any]:
+        return []
+
+    def send_connection_ping(self, payload: bytes) -> bool:
+        """HTTP/1.1 has no ping of its own: False."""
+        return False
+
+    def goaway(self) -> None:
+        """Nothing to send over HTTP/1.1: the exchange in progress finishes, then the I/O layer
+        closes the connection."""
 
     # -- receiving --------------------------------------------------------------------------
 
-    def receive_data(self, data: Any) -> list[Any]:
-        """Feed bytes; return the events they completed.  ``b""`` means nothing; use
-        :meth:`receive_eof` when the peer closed."""
-        if self._failed:
-            return []
-        if self.session is not None:
-            return self.session.receive_data(data)
+    # receive_data(data), data_to_send() and send_message() are compiled (H1Core): bytes go
+    # here until the handshake switched the connection to its WebSocket session.
+
+    def _receive_http(self, data: Any) -> list[Any]:
         if not data:
             return []
         self._h11.receive_data(bytes(data))
@@ -255,7 +279,7 @@ class H1Connection:
             and self._h11.our_state is h11.SEND_RESPONSE and self._awaiting_answer is None
 
     def send_response(self, stream_id: int, status: int,
-                      headers: Iterable[tuple[bytes | str, bytes | str]] = (), body: bytes = b"",
+                      headers: Iterable[tuple[bytes | str, bytes | str]] = (), body: bytes | None = b"",
                       *, end_stream: bool = True) -> list[Any]:
         """Server: answer a plain request.  With ``end_stream=False`` the body continues with
         :meth:`send_body`.  Returns events of pipelined requests already read.
@@ -267,7 +291,7 @@ class H1Connection:
             raise LocalProtocolError("no plain request awaits a response")
         status = _final_status(status)
         fields = _h1_headers(headers)
-        body = bytes(body)
+        body = bytes(body) if body else b""
         if end_stream and not any(n == b"content-length" for n, _ in fields):
             fields.append((b"content-length", str(len(body)).encode()))
         self._send(h11.Response(status_code=status, reason=_reason(status), headers=fields))
@@ -407,9 +431,6 @@ class H1Connection:
             raise LocalProtocolError("no WebSocket is open on this connection")
         return self.session
 
-    def send_message(self, stream_id: int, data: Any) -> None:
-        self._ws(stream_id).send_message(data)
-
     def send_fragment(self, stream_id: int, data: Any, *, first: bool, fin: bool, text: bool = False) -> None:
         self._ws(stream_id).send_fragment(data, first=first, fin=fin, text=text)
 
@@ -426,6 +447,26 @@ class H1Connection:
         """Give up at once: the I/O layer closes the transport (:attr:`closed` is true)."""
         self._ws(stream_id)
         self._failed = True
+
+    def reset_stream(self, stream_id: int = 0, error_code: int = 0) -> None:
+        """Abandon the exchange in progress: HTTP/1.1 can only drop the connection, so
+        :attr:`closed` turns true."""
+        self._failed = True
+
+    def acknowledge(self, stream_id: int, nbytes: int) -> None:
+        """No flow control in HTTP/1.1: TCP's is the backpressure."""
+
+    def outgoing_buffered(self, stream_id: int) -> int:
+        """0: frames go straight to the output (no flow-control window to wait for)."""
+        return 0
+
+    def receive_into(self, stream_id: int, buffer: Any) -> None:
+        """Unmask the next binary message straight into ``buffer`` if it fits."""
+        self._ws(stream_id).parser.receive_into(buffer)
+
+    def cancel_receive_into(self, stream_id: int) -> None:
+        if self.session is not None:
+            self.session.parser.cancel_receive_into()
 
 
 def _reason(status: int) -> bytes:
@@ -451,3 +492,14 @@ def _b64(value: bytes) -> bytes:
 
 def _h1_headers(headers: Iterable[tuple[bytes | str, bytes | str]]) -> list[tuple[bytes, bytes]]:
     return [(n, v) for n, v in encode_headers(headers)] if headers else []
+
+
+if TYPE_CHECKING:
+    from ._upcalls import H1CoreUpcalls
+    from .engine import Engine
+
+    def _implements(c: H1Connection) -> H1CoreUpcalls:      # mypy checks the calls the core makes
+        return c
+
+    def _engine(c: H1Connection) -> Engine:      # mypy checks the engine interface
+        return c

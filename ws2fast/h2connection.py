@@ -359,6 +359,41 @@ class H2Connection(_H2Requests):
             return
         self._after_flush()
 
+    # -- the rest of the engine interface (ws2fast.engine.Engine) ------------------------------
+
+    # (multiplexed, true here, is declared by the compiled engine interface)
+
+    @property
+    def http_version(self) -> str:
+        return "HTTP/2"
+
+    @property
+    def closed(self) -> bool:
+        """The connection ended (GOAWAY with an error, either way) and no stream is left."""
+        return self._terminated and not self.streams
+
+    @property
+    def going_away(self) -> bool:
+        """The peer sent GOAWAY, or the connection ended: no new stream."""
+        return self._goaway_received is not None or self._terminated
+
+    def has_stream(self, stream_id: int) -> bool:
+        return stream_id in self.streams
+
+    def receive_eof(self) -> list[Any]:
+        """The peer closed its side of the transport: nothing for HTTP/2 to do (streams end
+        when the transport does)."""
+        return []
+
+    def send_connection_ping(self, payload: bytes) -> bool:
+        """An HTTP/2 PING (``payload``: 8 octets): True."""
+        self.send_http2_ping(payload)
+        return True
+
+    def goaway(self) -> None:
+        """GOAWAY(NO_ERROR): streams already open finish, no new one is taken."""
+        self.close()
+
     def send_http2_ping(self, data: bytes = b"\0" * 8) -> None:
         """Send an HTTP/2 PING (8 octets); a :class:`PingAcknowledged` answers it."""
         if len(data) != 8:
@@ -391,10 +426,14 @@ _FRAME_HANDLERS = {
 
 if TYPE_CHECKING:
     from ._upcalls import H2CoreUpcalls
+    from .engine import Engine
     from .websocket import WebSocketCarrier
 
     def _implements(c: H2Connection) -> H2CoreUpcalls:      # mypy checks the calls the core makes
         return c
 
     def _carries(c: H2Connection) -> WebSocketCarrier:      # the carrier of its streams' sessions
+        return c
+
+    def _engine(c: H2Connection) -> Engine:                 # the engine interface
         return c

@@ -89,7 +89,7 @@ def test_chromium_websockets_ride_the_pages_http2_connection(certificate, tmp_pa
         for connection, version, headers in websockets:
             assert version == "HTTP/2" and connection is page_connection
             assert any(n == b"sec-websocket-extensions" and b"permessage-deflate" in v for n, v in headers)
-            assert all(s.deflate is not None for s in connection.conn.streams.values()) if connection.conn.streams \
+            assert all(s.deflate is not None for s in connection.engine.streams.values()) if connection.engine.streams \
                 else True
 
     run("asyncio", main(), timeout=150)

@@ -131,7 +131,7 @@ def test_through_haproxy_both_ways(loop_kind, tmp_path):
                 # HAProxy ended its side of the HTTP/2 streams: none is left open on our server
                 for conn in server.connections:
                     if conn.http_version == "HTTP/2":
-                        assert conn.conn.streams == {}, conn.conn.streams
+                        assert conn.engine.streams == {}, conn.engine.streams
             finally:
                 await asyncio.to_thread(proxy.stop)
         assert ("HTTP/1.1", "/via-h2", True) in seen

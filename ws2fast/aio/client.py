@@ -107,7 +107,7 @@ class connect:
             settings = await conn.settings_received
             if not settings.get(SettingCode.ENABLE_CONNECT_PROTOCOL):
                 # h2 without RFC 8441: WebSockets need an HTTP/1.1 connection.
-                conn._close_transport()
+                conn.close_transport()
                 if not secure:
                     raise HandshakeFailed("the server speaks HTTP/2 but does not allow extended CONNECT")
                 conn = await _open_connection(host, port, secure=True, ssl=self._ssl, http2=False,
@@ -115,11 +115,10 @@ class connect:
                                               alpn=["http/1.1"], server_hostname=self._server_hostname)
         try:
             ws = await conn.open_websocket(path, authority, scheme="https" if secure else "http",
-                                           listener=self._listener, **self._options)
+                                           listener=self._listener, owns_connection=True, **self._options)
         except BaseException:
-            conn._close_transport()
+            conn.close_transport()
             raise
-        ws._owns_connection = True
         self.ws = ws
         return ws
 
@@ -131,10 +130,7 @@ class connect:
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self.ws is not None:
-            await self.ws.close()
-            conn = self.ws._connection
-            conn.goaway()
-            conn._close_transport()
+            await self.ws.close()           # (its connection ends with it: owns_connection)
 
 
 class Client:
@@ -174,12 +170,12 @@ class Client:
                                       config=self._config, max_queue=self._max_queue, alpn=["h2"],
                                       server_hostname=self._server_hostname)
         if conn.http_version != "HTTP/2":
-            conn._close_transport()
+            conn.close_transport()
             raise HandshakeFailed(f"{self.origin} did not agree to HTTP/2 (ALPN chose HTTP/1.1)")
         # (a server that does not speak HTTP/2 fails this with HandshakeFailed saying so)
         settings = await conn.settings_received
         if not settings.get(SettingCode.ENABLE_CONNECT_PROTOCOL):
-            conn._close_transport()
+            conn.close_transport()
             raise HandshakeFailed("the server does not allow WebSockets over HTTP/2 "
                                   "(no SETTINGS_ENABLE_CONNECT_PROTOCOL)")
         return conn
@@ -188,8 +184,7 @@ class Client:
     def _usable(conn: Connection) -> bool:
         # A connection that is lost, or that either side has sent GOAWAY on (the server's idle
         # timeout, a shutdown), takes no new streams: the next one opens a fresh connection.
-        return not conn.closed.done() and conn.conn is not None \
-            and conn.conn._goaway_received is None and not conn.conn._terminated
+        return not conn.closed.done() and conn.engine is not None and not conn.engine.going_away
 
     async def _connection_with_room(self) -> Connection:
         """A connection that can take one more stream now: the newest with room, a new one,
@@ -197,21 +192,21 @@ class Client:
         while True:
             self.connections = [c for c in self.connections if self._usable(c)]
             for conn in reversed(self.connections):
-                if conn.conn.can_open_stream:
+                if conn.engine.can_open_stream:
                     return conn
             if self._max_connections is None or len(self.connections) < self._max_connections:
                 if self._connecting is None:
                     self._connecting = asyncio.ensure_future(self._connect())
                     self._connecting.add_done_callback(self._connected)
                 conn = await asyncio.shield(self._connecting)
-                if not conn.conn.can_open_stream and not conn.conn.streams:
+                if not conn.engine.can_open_stream and not conn.engine.open_streams:
                     raise HandshakeFailed(f"{self.origin} allows no streams at all "
                                           "(SETTINGS_MAX_CONCURRENT_STREAMS = 0)")
                 continue
             loop = asyncio.get_running_loop()
             slot = loop.create_future()
             for conn in self.connections:
-                conn._slot_waiters.append(slot)
+                conn.add_slot_waiter(slot)
             await slot
 
     def _connected(self, future: asyncio.Future[Connection]) -> None:
@@ -224,7 +219,7 @@ class Client:
         try:
             return await asyncio.wait_for(coro, self._open_timeout)
         except asyncio.TimeoutError:
-            full = self.connections and not any(c.conn.can_open_stream for c in self.connections)
+            full = self.connections and not any(c.engine.can_open_stream for c in self.connections)
             raise asyncio.TimeoutError(
                 f"{what} did not open within {self._open_timeout:g} s (open_timeout)"
                 + (f": all {len(self.connections)} connections are at the server's "
@@ -261,7 +256,7 @@ class Client:
     async def _close_one(conn: Connection) -> None:
         await asyncio.gather(*(ws.close() for ws in list(conn.websockets.values())), return_exceptions=True)
         conn.goaway()
-        conn._close_transport()
+        conn.close_transport()
         try:
             await asyncio.wait_for(asyncio.shield(conn.closed), 1.0)
         except asyncio.TimeoutError:

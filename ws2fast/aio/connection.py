@@ -23,13 +23,13 @@ import logging
 import threading
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import events as ev
 from .._core import PREFACE, CloseReceived, Ping, Pong, ProtocolCore
 from ..config import Config
 from ..errors import ErrorCode
-from ..exceptions import ConnectionLost, HandshakeFailed, LocalProtocolError, connection_closed
+from ..exceptions import ConnectionLost, HandshakeFailed, LocalProtocolError
 from ..h1connection import H1Connection
 from ..h2connection import H2Connection
 from .websocket import WebSocket
@@ -51,6 +51,24 @@ def _receive_buffer() -> memoryview:
 _MAX_BODY = 1 << 20         # plain request bodies (and refusal bodies) kept in memory
 
 
+class _Owner(Protocol):
+    """What a connection tells whoever made it (the Server); underscored, so that they stay off
+    the Server's public surface."""
+
+    def _connection_lost(self, conn: Connection) -> None: ...
+    def _websocket_requested(self, conn: Connection, event: Any) -> None: ...
+    def _request_complete(self, conn: Connection, stream_id: int, event: Any, body: bytes) -> None: ...
+
+
+class _WebSocketHooks(Protocol):
+    """What a connection calls on its WebSockets (ws2fast.aio.websocket.WebSocket, "called by
+    the connection")."""
+
+    def _pong(self, payload: bytes) -> None: ...
+    def _set_closed(self, code: int, reason: str) -> None: ...
+    def _keepalive(self, now: float, new_round: bool, timeout: float | None) -> float | None: ...
+
+
 class Connection(ProtocolCore, asyncio.BufferedProtocol):
     """The protocol object of one transport (client or server side).
 
@@ -59,7 +77,7 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
     every event that is not a message (:meth:`_event`).
     """
 
-    def __init__(self, *, client_side: bool, config: Config | None = None, owner: Any = None,
+    def __init__(self, *, client_side: bool, config: Config | None = None, owner: _Owner | None = None,
                  http2: bool | None = None, max_queue: int = 16) -> None:
         self.loop = asyncio.get_running_loop()
         config = config if config is not None else Config()
@@ -69,7 +87,7 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
         self.owner = owner
         self.max_queue = max_queue
         self._http2 = http2                   # None: decide (ALPN / preface)
-        self.conn: Any = None
+        # self.engine (compiled field): the H2Connection or H1Connection, once known
         self.transport: asyncio.Transport | None = None
         self._view = _receive_buffer()
         self._sniffed = b""
@@ -85,11 +103,10 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
         self.closed = self.loop.create_future()
         self.ready = self.loop.create_future()          # set when the protocol is known
         self.settings_received = self.loop.create_future()
-        self._handshakes: dict[int, tuple[asyncio.Future[Any], str, Any]] = {}
+        self._handshakes: dict[int, tuple[asyncio.Future[Any], str, Any, bool]] = {}
         self._requests: dict[int, list[Any]] = {}         # stream -> [head, body, complete]
         self._refusals: dict[int, list[Any]] = {}         # refused WebSockets' responses
         self._lost = False
-        self._h2 = False
         self._in_batch = False
         self._flush_scheduled = False
         # keepalive: one timer per connection, for its HTTP/2 PING and every WebSocket's ping
@@ -110,15 +127,20 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
 
     @property
     def http_version(self) -> str:
-        return "HTTP/2" if isinstance(self.conn, H2Connection) else "HTTP/1.1"
+        return "HTTP/1.1" if self.engine is None else self.engine.http_version
+
+    @property
+    def _multiplexed(self) -> bool:
+        return self.engine is not None and self.engine.multiplexed
 
     def _start(self, http2: bool) -> None:
-        self._h2 = http2
+        # The one place that knows the kinds: from here on, only the engine interface.
         if http2:
-            self.conn = H2Connection(self.client_side, self.config)
-            self.conn.initiate()
+            engine = H2Connection(self.client_side, self.config)
+            engine.initiate()
+            self.engine = engine
         else:
-            self.conn = H1Connection(self.client_side, self.config)
+            self.engine = H1Connection(self.client_side, self.config)
         if not self.ready.done():
             self.ready.set_result(self.http_version)
 
@@ -166,8 +188,8 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
     def eof_received(self) -> bool | None:
         if self._discarding:
             return None                     # the peer closed too: the lingering close is over
-        if isinstance(self.conn, H1Connection):
-            self._dispatch(self.conn.receive_eof())
+        if self.engine is not None:
+            self._dispatch(self.engine.receive_eof())
             self.flush()
         return None
 
@@ -190,7 +212,7 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
                 future.set_exception(ConnectionLost("the connection was lost"))
         for future in (self.ready, self.settings_received):
             if not future.done():
-                if future is self.settings_received and self._h2 and self.client_side:
+                if future is self.settings_received and self._multiplexed and self.client_side:
                     error: Exception = HandshakeFailed(
                         "the server closed the connection before sending its HTTP/2 SETTINGS: it does "
                         "not speak HTTP/2 here (for ws://, HTTP/2 needs prior knowledge on the server)")
@@ -232,7 +254,7 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
     # flush() is compiled (ProtocolCore): it writes what the connection queued, arms the
     # HTTP/2 timeout timer (_arm_timer) and closes the transport when the connection says so.
 
-    def _close_transport(self, linger: bool = True) -> None:
+    def close_transport(self, linger: bool = True) -> None:
         """End the connection: a client closes at once; a server lingers (Config.lingering_time):
         it shuts down its sending side once what it wrote is out, then reads and drops what
         still comes until the peer closes too, at most lingering_time seconds and
@@ -279,7 +301,7 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
             self.transport.abort()
 
     def _arm_timer(self) -> None:
-        deadline = self.conn.next_timeout()
+        deadline = self.engine.next_timeout()
         if self._timer is not None:
             if deadline is not None and self._timer_deadline == deadline:
                 return
@@ -293,24 +315,24 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
         self._timer = None
         if self._lost:
             return
-        self._dispatch(self.conn.handle_timeouts())
+        self._dispatch(self.engine.handle_timeouts())
         self.flush()
 
     async def flush_and_wait(self, ws: WebSocket) -> None:
-        """After a send: write, then wait while the stream's window or the transport is full."""
+        """After a send: write, then wait while the stream's window or the transport is full
+        (or until the WebSocket or the connection is gone)."""
         self.flush()
-        conn = self.conn
+        engine = self.engine
         while not self._lost and not ws.closed:
-            blocked = self._paused_writing
-            if not blocked and isinstance(conn, H2Connection):
-                blocked = conn.outgoing_buffered(ws.stream_id) > 0
-            if not blocked:
+            if not self._paused_writing and not engine.outgoing_buffered(ws.stream_id):
                 return
             waiter = self.loop.create_future()
             self._send_waiters.append(waiter)
             await waiter
-        if ws.closed and not ws._close_started:
-            raise connection_closed(ws.close_code or 1006, ws.close_reason)
+
+    def add_slot_waiter(self, waiter: asyncio.Future[None]) -> None:
+        """Client: resolve ``waiter`` when a stream may have ended here (a slot may be free)."""
+        self._slot_waiters.append(waiter)
 
     def _wake_slot_waiters(self) -> None:
         waiters, self._slot_waiters = self._slot_waiters, []
@@ -369,12 +391,13 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
                 result: Any = event
                 if kind is ev.WebSocketAccepted:
                     # Made now, so that messages right behind the answer find it.
+                    listener = entry[2]() if entry[2] is not None else None
                     result = WebSocket(self, event.stream_id, path=entry[1], headers=event.headers,
-                                       subprotocol=event.subprotocol, extensions=event.extensions)
+                                       subprotocol=event.subprotocol, extensions=event.extensions,
+                                       listener=listener, owns_connection=entry[3])
                     self.websockets[event.stream_id] = result
-                    if entry[2] is not None:
-                        result._listener = entry[2]()
-                        result._listener.on_open(result)
+                    if listener is not None:
+                        listener.on_open(result)
                 entry[0].set_result(result)
             if kind is ev.WebSocketRejected and event.status:
                 pending = [event, bytearray(), self.loop.create_future()]
@@ -420,12 +443,6 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
                 if not future.done():
                     future.set_exception(ConnectionLost(f"the connection ended: {event}"))
 
-    def _uncount(self, ws: WebSocket) -> None:
-        # A closed WebSocket's queued messages no longer hold the connection's reading.
-        if ws._counted:
-            ws._counted = False
-            self._queued -= len(ws._messages)
-
     def _after_websocket_closed(self) -> None:
         if self._reading_paused and self._queued <= self._max_queued // 2:
             self._resume_reading()
@@ -447,7 +464,7 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
     def _busy(self) -> bool:
         # Over HTTP/1.1 a request still arriving does not count: the next request must arrive
         # whole within idle_timeout.  Over HTTP/2 a request body in progress does.
-        return bool(self.websockets) or self._handling > 0 or (self._h2 and bool(self._requests))
+        return bool(self.websockets) or self._handling > 0 or (self._multiplexed and bool(self._requests))
 
     def _maybe_idle(self) -> None:
         """Server: start the idle clock if nothing runs on the connection."""
@@ -473,17 +490,14 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
         elif not self._busy():
             logger.debug("ws2fast: idle for %g s (Config.idle_timeout): closing the connection",
                          self.config.idle_timeout)
-            if self._h2:
-                self.goaway()                       # GOAWAY(NO_ERROR), then close:
-                if not self.conn.streams:           # nothing runs, nothing may start
-                    self._close_transport()
-                else:
-                    # Only streams winding down are left (WebSockets whose close handshake is
-                    # done, waiting for the peer's END_STREAM): each ends within close_timeout.
-                    self._deadline = self.loop.call_later(self.config.close_timeout + 1,
-                                                          self._close_transport)
+            self.goaway()                           # (HTTP/2: GOAWAY(NO_ERROR)), then close:
+            if not self.engine.open_streams:        # nothing runs, nothing may start
+                self.close_transport()
             else:
-                self._close_transport()
+                # Only streams winding down are left (WebSockets whose close handshake is
+                # done, waiting for the peer's END_STREAM): each ends within close_timeout.
+                self._deadline = self.loop.call_later(self.config.close_timeout + 1,
+                                                      self.close_transport)
 
     # -- receive backpressure -----------------------------------------------------------------
 
@@ -501,22 +515,17 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
             self.transport.resume_reading()
 
     def receive_into(self, ws: WebSocket, buffer: Any) -> None:
-        if isinstance(self.conn, H2Connection):
-            self.conn.receive_into(ws.stream_id, buffer)
-        elif self.conn.session is not None:
-            self.conn.session.parser.receive_into(buffer)
+        self.engine.receive_into(ws.stream_id, buffer)
 
     def cancel_receive_into(self, ws: WebSocket) -> None:
-        if isinstance(self.conn, H2Connection):
-            self.conn.cancel_receive_into(ws.stream_id)
-        elif self.conn is not None and self.conn.session is not None:
-            self.conn.session.parser.cancel_receive_into()
+        if self.engine is not None:
+            self.engine.cancel_receive_into(ws.stream_id)
 
     # -- WebSocket control ----------------------------------------------------------------------
 
     def close_websocket(self, ws: WebSocket, code: int, reason: str) -> None:
         try:
-            events = self.conn.close_websocket(ws.stream_id, code, reason)
+            events = self.engine.close_websocket(ws.stream_id, code, reason)
         except LocalProtocolError:
             return
         if events:
@@ -524,13 +533,9 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
         self.flush()
 
     def abort_websocket(self, ws: WebSocket) -> None:
-        if isinstance(self.conn, H2Connection):
-            with contextlib.suppress(LocalProtocolError):
-                self.conn.abort_websocket(ws.stream_id)
-            self.flush()
-        else:
-            self._session = None
-            self.abort()
+        with contextlib.suppress(LocalProtocolError):
+            self.engine.abort_websocket(ws.stream_id)
+        self._flush_or_abort()
         self.websockets.pop(ws.stream_id, None)
         self._uncount(ws)
         ws._set_closed(ws.close_code if ws.close_code is not None else 1006, ws.close_reason)
@@ -538,13 +543,13 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
 
     async def open_websocket(self, path: str, authority: str, *, scheme: str, subprotocols: Any = (),
                              extensions: Any = (), origin: str | None = None, headers: Any = (),
-                             listener: Any = None) -> WebSocket:
-        """Client: open one WebSocket on this connection and wait for the answer."""
-        conn = self.conn
-        sid = conn.open_websocket(path, authority, scheme=scheme, subprotocols=subprotocols,
-                                  extensions=extensions, origin=origin, headers=headers)
+                             listener: Any = None, owns_connection: bool = False) -> WebSocket:
+        """Client: open one WebSocket on this connection and wait for the answer
+        (``owns_connection``: the connection ends with the WebSocket, as connect() makes it)."""
+        sid = self.engine.open_websocket(path, authority, scheme=scheme, subprotocols=subprotocols,
+                                         extensions=extensions, origin=origin, headers=headers)
         future = self.loop.create_future()
-        self._handshakes[sid] = (future, path, listener)
+        self._handshakes[sid] = (future, path, listener, owns_connection)
         self.flush()
         answer = await future
         if isinstance(answer, ev.WebSocketRejected):
@@ -564,35 +569,61 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
         """Server: answer a plain request.  False if it no longer awaits an answer (its stream
         was reset, the connection is gone); a response that cannot be sent raises what
         ``send_response`` raises, before anything of it is written."""
-        conn = self.conn
-        if conn is None or self._lost or not conn.response_pending(stream_id):
+        engine = self.engine
+        if engine is None or self._lost or not engine.response_pending(stream_id):
             return False
-        events = conn.send_response(stream_id, status, headers, body)
-        if events:
-            self._dispatch(events)
-        self.flush()
+        self.deliver(engine.send_response(stream_id, status, headers, body))
         return True
 
     def respond_failed(self, stream_id: int) -> None:
         """Server: answering a request failed.  A 500 if nothing of the answer went out; else
         the stream is reset (HTTP/2) or the connection dropped (HTTP/1.1), so that the client
         never waits for the rest."""
-        conn = self.conn
-        if conn is None or self._lost:
+        engine = self.engine
+        if engine is None or self._lost:
             return
-        if conn.response_pending(stream_id):
+        if engine.response_pending(stream_id):
             self.respond(stream_id, 500, [(b"content-type", b"text/plain")], b"internal error\n")
-        elif self._h2:
-            with contextlib.suppress(LocalProtocolError):
-                conn.reset_stream(stream_id, ErrorCode.INTERNAL_ERROR)
-            self.flush()
         else:
+            with contextlib.suppress(LocalProtocolError):
+                engine.reset_stream(stream_id, ErrorCode.INTERNAL_ERROR)
+            self._flush_or_abort()
+
+    def _flush_or_abort(self) -> None:
+        # After abandoning an exchange: over HTTP/2 the RST_STREAM goes out; over HTTP/1.1 the
+        # engine says the connection is over, and it is dropped at once.
+        if self.engine.closed:
             self.abort()
+        else:
+            self.flush()
+
+    def deliver(self, events: list[Any] | None) -> None:
+        """Hand out events made outside a read (answers to the application's calls), then
+        write."""
+        if events:
+            self._dispatch(events)
+        self.flush()
+
+    def accept_websocket(self, ws: WebSocket, subprotocol: str | None, headers: Any) -> list[Any] | None:
+        """Server: accept the WebSocket request on ``ws.stream_id``; the events of messages that
+        came before the answer (:meth:`deliver` them once the WebSocket's handler or listener
+        is ready), or None if the stream went away meanwhile."""
+        sid = ws.stream_id
+        self.websockets[sid] = ws
+        early = self.engine.accept_websocket(sid, subprotocol, headers=headers)
+        if not self.engine.has_stream(sid):
+            self.websockets.pop(sid, None)
+            return None
+        return early
+
+    def reject_websocket(self, stream_id: int, status: int, headers: Any, body: bytes) -> None:
+        """Server: refuse the WebSocket request on ``stream_id`` with an HTTP response."""
+        self.deliver(self.engine.reject_websocket(stream_id, status, headers, body))
 
     async def request(self, method: str, path: str, authority: str, scheme: str, headers: Any,
                       body: bytes) -> tuple[int, tuple, bytes]:
         """Client: a plain request; returns (status, headers, body)."""
-        sid = self.conn.send_request(method, path, authority, scheme=scheme, headers=headers, body=body)
+        sid = self.engine.send_request(method, path, authority, scheme=scheme, headers=headers, body=body)
         pending: list[Any] = [None, bytearray(), self.loop.create_future()]
         self._requests[sid] = pending
         self.flush()
@@ -622,43 +653,28 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
         deadline = self._keepalive_round
         if self._http2_ping is not None and timeout is not None:
             deadline = min(deadline, self._http2_ping_deadline)
-        if self.conn is None:
+        if self.engine is None:
             self._keepalive = self.loop.call_at(deadline, self._keepalive_tick)
             return
-        if new_round and self._h2 and self._http2_ping is None:
+        if new_round and self._http2_ping is None:
             self._ping_counter += 1
             payload = self._ping_counter.to_bytes(8, "big")
-            self.conn.send_http2_ping(payload)
-            if timeout is not None:
+            if self.engine.send_connection_ping(payload) and timeout is not None:
                 self._http2_ping, self._http2_ping_deadline = payload, now + timeout
                 deadline = min(deadline, self._http2_ping_deadline)
         for ws in list(self.websockets.values()):
-            if ws._close_started or ws.closed:
-                continue
-            if ws._keepalive_deadline is not None:
-                if now >= ws._keepalive_deadline:          # (set only when there is a timeout)
-                    logger.info("ws2fast: no pong in %g s on %r: closing with 1011", timeout, ws)
-                    self.close_websocket(ws, 1011, "keepalive ping timeout")
-                    self.abort_websocket(ws)
-                    continue
-            elif new_round:
-                self._ping_counter += 1
-                try:
-                    self.conn.ping(ws.stream_id, self._ping_counter.to_bytes(8, "big"))
-                except LocalProtocolError:
-                    continue
-                if timeout is not None:
-                    ws._keepalive_deadline = now + timeout
-            if ws._keepalive_deadline is not None:
-                deadline = min(deadline, ws._keepalive_deadline)
+            ws_deadline = ws._keepalive(now, new_round, timeout)
+            if ws_deadline is not None:
+                deadline = min(deadline, ws_deadline)
         self.flush()
         if not self._lost:
             self._keepalive = self.loop.call_at(deadline, self._keepalive_tick)
 
     def goaway(self) -> None:
-        """Graceful shutdown of the connection: GOAWAY (HTTP/2)."""
-        if isinstance(self.conn, H2Connection) and not self._lost:
-            self.conn.close()
+        """Graceful shutdown of the connection: GOAWAY (HTTP/2; over HTTP/1.1 the exchange in
+        progress finishes)."""
+        if self.engine is not None and not self._lost:
+            self.engine.goaway()
             self.flush()
 
 
@@ -667,3 +683,6 @@ if TYPE_CHECKING:
 
     def _implements(c: Connection) -> ProtocolCoreUpcalls:      # mypy checks the calls the core makes
         return c
+
+    def _hooks(ws: WebSocket) -> _WebSocketHooks:                # ... and what it calls on WebSockets
+        return ws

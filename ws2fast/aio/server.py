@@ -129,8 +129,7 @@ class Server:
         request = Request(method, event.path, event.authority, event.headers, conn.http_version, True,
                           event.origin, event.subprotocols, event.extensions, connection=conn)
         if self._closing:
-            conn.conn.reject_websocket(event.stream_id, 503, [(b"retry-after", b"1")], b"shutting down\n")
-            conn.flush()
+            conn.reject_websocket(event.stream_id, 503, [(b"retry-after", b"1")], b"shutting down\n")
             return
         conn.begin_handling()
         self._spawn(self._run_websocket(conn, event, request))
@@ -174,10 +173,7 @@ class Server:
         if conn.transport is None or conn.transport.is_closing():
             return None
         if isinstance(decision, Reject):
-            events = conn.conn.reject_websocket(sid, decision.status, decision.headers, decision.body)
-            if events:
-                conn._dispatch(events)
-            conn.flush()
+            conn.reject_websocket(sid, decision.status, decision.headers, decision.body)
             return None
         extra: Headers = decision.headers if isinstance(decision, Accept) else ()
         if isinstance(decision, Accept) and decision.subprotocol is not None:
@@ -186,25 +182,18 @@ class Server:
             subprotocol = options.select_subprotocol(request.subprotocols)
         else:
             subprotocol = next((p for p in options.subprotocols if p in request.subprotocols), None)
-        ws = WebSocket(conn, sid, path=event.path, headers=event.headers, subprotocol=subprotocol,
-                       request_headers=event.headers)
-        conn.websockets[sid] = ws
-        early = conn.conn.accept_websocket(sid, subprotocol, headers=extra)
-        if conn.http_version == "HTTP/2" and sid not in conn.conn.streams:
-            conn.websockets.pop(sid, None)              # the stream went away meanwhile
-            return None
+        listener: WebSocketListener | None = None
         if _is_listener(options.handler):
-            listener: WebSocketListener = options.handler()     # type: ignore[call-arg,assignment,misc]
-            ws._listener = listener                     # callbacks: no task per WebSocket
-            listener.on_open(ws)
-            if early:
-                conn._dispatch(early)
-            conn.flush()
-            return None
-        if early:
-            conn._dispatch(early)
-        conn.flush()
-        return ws
+            listener = options.handler()     # type: ignore[call-arg,assignment,misc]
+        ws = WebSocket(conn, sid, path=event.path, headers=event.headers, subprotocol=subprotocol,
+                       request_headers=event.headers, listener=listener)
+        early = conn.accept_websocket(ws, subprotocol, extra)
+        if early is None:
+            return None                                 # the stream went away meanwhile
+        if listener is not None:
+            listener.on_open(ws)                        # callbacks: no task per WebSocket
+        conn.deliver(early)
+        return None if listener is not None else ws
 
     # -- plain requests --------------------------------------------------------------------
 
@@ -260,14 +249,13 @@ class Server:
             self._server.close()
         for conn in list(self.connections):
             for ws in list(conn.websockets.values()):
-                if not ws._close_started:
-                    ws._close_started = True
-                    conn.close_websocket(ws, code, "server shutting down")
+                ws.close_nowait(code, "server shutting down")
             conn.goaway()
             if not conn.websockets:
                 conn.flush()
-                if conn.http_version == "HTTP/2" or conn.conn is None:
-                    conn._close_transport()
+                # (HTTP/1.1 lets a plain exchange in progress finish; it closes after it)
+                if conn.engine is None or conn.engine.multiplexed:
+                    conn.close_transport()
 
     async def wait_closed(self, timeout: float | None = None) -> None:
         """Wait for handlers and connections to finish (forcing them after ``timeout``)."""
@@ -280,7 +268,7 @@ class Server:
                 task.cancel()
         for conn in list(self.connections):
             # Whoever is still connected had the close timeout to finish: no lingering now.
-            conn._close_transport(linger=False)
+            conn.close_transport(linger=False)
         closing = [conn.closed for conn in list(self.connections)]
         if closing:
             done, pending = await asyncio.wait(closing, timeout=1.0)

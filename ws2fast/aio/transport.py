@@ -46,7 +46,7 @@ def _attach(loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: Prot
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)      # as asyncio does
     transport = SocketTransport(loop, sock, protocol)
     cast(asyncio.BaseProtocol, protocol).connection_made(cast(asyncio.Transport, transport))  # (it is both)
-    transport._start()
+    transport.start()
     return transport
 
 

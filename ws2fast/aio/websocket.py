@@ -5,19 +5,46 @@ connection); :attr:`http_version` says which."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from .._core import BinaryMessage, TextMessage, WebSocketCore
-from ..exceptions import ConnectionClosedOK, connection_closed
+from ..exceptions import ConnectionClosedOK, LocalProtocolError, connection_closed
 
 if TYPE_CHECKING:
-    from .connection import Connection
+    from ..config import Config
+    from ..engine import Engine
 
 __all__ = ["WebSocket", "WebSocketListener"]
 
+logger = logging.getLogger("ws2fast")
+
 Data = str | bytes
+
+
+class _Carrier(Protocol):
+    """What a WebSocket uses of the connection that carries it
+    (:class:`ws2fast.aio.connection.Connection`; declared here so that this module does not
+    import that one)."""
+
+    loop: asyncio.AbstractEventLoop
+    config: Config
+    transport: Any
+
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def http_version(self) -> str: ...
+    async def flush_and_wait(self, ws: WebSocket) -> None: ...
+    def close_websocket(self, ws: WebSocket, code: int, reason: str) -> None: ...
+    def abort_websocket(self, ws: WebSocket) -> None: ...
+    def receive_into(self, ws: WebSocket, buffer: Any) -> None: ...
+    def cancel_receive_into(self, ws: WebSocket) -> None: ...
+    def consumed(self, ws: Any, event: Any) -> None: ...
+    def goaway(self) -> None: ...
+    def close_transport(self, linger: bool = True) -> None: ...
 
 
 class WebSocketListener:
@@ -63,10 +90,11 @@ class WebSocket(WebSocketCore):
     of messages are compiled (:class:`ws2fast._core.WebSocketCore`).
     """
 
-    _connection: Connection         # (the compiled base knows it as a ProtocolCore)
+    _connection: _Carrier           # (the compiled base knows it as a ProtocolCore)
 
-    def __init__(self, connection: Connection, stream_id: int, *, path: str, headers: tuple,
-                 subprotocol: str | None, extensions: tuple[str, ...] = (), request_headers: tuple = ()) -> None:
+    def __init__(self, connection: _Carrier, stream_id: int, *, path: str, headers: tuple,
+                 subprotocol: str | None, extensions: tuple[str, ...] = (), request_headers: tuple = (),
+                 listener: WebSocketListener | None = None, owns_connection: bool = False) -> None:
         self._connection = connection
         self.stream_id = stream_id
         self.path = path
@@ -85,10 +113,10 @@ class WebSocket(WebSocketCore):
         self._pings: dict[bytes, asyncio.Future[float]] = {}
         self._close_started = False
         self._ping_counter = 0
-        self._owns_connection = False       # made by connect(): its connection ends with it
+        self._owns_connection = owns_connection     # made by connect(): the connection ends with it
         #: when our keepalive ping must be answered (the connection's keepalive timer checks)
         self._keepalive_deadline: float | None = None
-        self._listener: WebSocketListener | None = None
+        self._listener = listener           # callbacks instead of recv() (no task per WebSocket)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed.done() else "open"
@@ -132,6 +160,30 @@ class WebSocket(WebSocketCore):
                 future.set_result(self._connection.loop.time())
             if key == payload:
                 break
+
+    def _keepalive(self, now: float, new_round: bool, timeout: float | None) -> float | None:
+        # The connection's keepalive timer: a ping each round while none is unanswered; one
+        # not answered within ``timeout`` fails the WebSocket (1011).  Returns when this
+        # WebSocket's ping must be answered (None: nothing to watch).
+        if self._close_started or self.closed:
+            return None
+        c = self._connection
+        if self._keepalive_deadline is not None:
+            if now >= self._keepalive_deadline:          # (set only when there is a timeout)
+                logger.info("ws2fast: no pong in %g s on %r: closing with 1011", timeout, self)
+                c.close_websocket(self, 1011, "keepalive ping timeout")
+                c.abort_websocket(self)
+                return None
+        elif new_round:
+            self._ping_counter += 1
+            try:
+                # 8 octets: never the payload of a ping() (4 octets), whose future waits for it
+                c.engine.ping(self.stream_id, self._ping_counter.to_bytes(8, "big"))
+            except LocalProtocolError:
+                return None
+            if timeout is not None:
+                self._keepalive_deadline = now + timeout
+        return self._keepalive_deadline
 
     def _set_closed(self, code: int, reason: str) -> None:
         if self._closed.done():
@@ -230,12 +282,11 @@ class WebSocket(WebSocketCore):
         """
         if self._closed.done() or self._close_started:
             raise connection_closed(self.close_code or 1006, self.close_reason)
-        c = self._connection
         if isinstance(message, (str, bytes, bytearray, memoryview)) or hasattr(message, "__buffer__") \
                 or _is_buffer(message):
             # compiled (WebSocketCore): frame and write; wait only if window or transport is full
             if not self._send_ready(message):  # type: ignore[arg-type]  # (a str or a buffer)
-                await c.flush_and_wait(self)
+                await self._drain()
             return
         if isinstance(message, AsyncIterable):
             await self._send_fragments(_aiter_fragments(message))
@@ -251,8 +302,15 @@ class WebSocket(WebSocketCore):
     def buffered_amount(self) -> int:
         """Bytes accepted by send but not yet handed to the kernel."""
         c = self._connection
-        queued = c.conn.outgoing_buffered(self.stream_id) if c._h2 else 0
-        return queued + (c.transport.get_write_buffer_size() if c.transport is not None else 0)
+        return c.engine.outgoing_buffered(self.stream_id) + (
+            c.transport.get_write_buffer_size() if c.transport is not None else 0)
+
+    async def _drain(self) -> None:
+        # After a send: wait while the window or the transport is full; a WebSocket closed
+        # meanwhile by the peer (not by us) raises.
+        await self._connection.flush_and_wait(self)
+        if self._closed.done() and not self._close_started:
+            raise self._closed_error()
 
     async def _send_fragments(self, fragments: AsyncIterator[Data]) -> None:
         c = self._connection
@@ -261,9 +319,9 @@ class WebSocket(WebSocketCore):
         first = True
         async for fragment in fragments:
             if previous is not None:
-                c.conn.send_fragment(self.stream_id, previous, first=first, fin=False, text=text)
+                c.engine.send_fragment(self.stream_id, previous, first=first, fin=False, text=text)
                 first = False
-                await c.flush_and_wait(self)
+                await self._drain()
             else:
                 text = isinstance(fragment, str)
             if isinstance(fragment, str) != text:
@@ -271,8 +329,8 @@ class WebSocket(WebSocketCore):
             previous = fragment
         if previous is None:
             return                                   # nothing at all: no message
-        c.conn.send_fragment(self.stream_id, previous, first=first, fin=True, text=text)
-        await c.flush_and_wait(self)
+        c.engine.send_fragment(self.stream_id, previous, first=first, fin=True, text=text)
+        await self._drain()
 
     async def ping(self, data: bytes | None = None) -> asyncio.Future[float]:
         """Send a ping; returns a future that resolves (to the loop time) when the pong comes."""
@@ -283,24 +341,30 @@ class WebSocket(WebSocketCore):
             data = self._ping_counter.to_bytes(4, "big")
         future = self._connection.loop.create_future()
         self._pings[bytes(data)] = future
-        self._connection.conn.ping(self.stream_id, bytes(data))
-        await self._connection.flush_and_wait(self)
+        self._connection.engine.ping(self.stream_id, bytes(data))
+        await self._drain()
         return future
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the WebSocket: the close handshake (then END_STREAM over HTTP/2), waiting at
         most the close timeout for the peer's answer; then the stream/connection is abandoned."""
         c = self._connection
-        if not self._closed.done() and not self._close_started:
-            self._close_started = True
-            c.close_websocket(self, code, reason)
+        self.close_nowait(code, reason)
         try:
             await asyncio.wait_for(asyncio.shield(self._closed), c.config.close_timeout)
         except asyncio.TimeoutError:
             c.abort_websocket(self)
         if self._owns_connection:
             c.goaway()
-            c._close_transport()
+            c.close_transport()
+
+    def close_nowait(self, code: int = 1000, reason: str = "") -> None:
+        """Start the close handshake now, without waiting for its end (for listeners, which
+        cannot await); :meth:`wait_closed` waits for it.  Nothing happens if the WebSocket is
+        closing or closed already."""
+        if not self._closed.done() and not self._close_started:
+            self._close_started = True
+            self._connection.close_websocket(self, code, reason)
 
     async def wait_closed(self) -> None:
         """Wait until the WebSocket is closed."""
