@@ -55,6 +55,10 @@ def _one(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
 class H1Connection(H1Core):
     """One HTTP/1.1 connection, client or server side; at most one WebSocket on it."""
 
+    # (session, _out and _failed are the compiled half's; no __dict__: one per connection)
+    __slots__ = ("client_side", "config", "_h11", "_awaiting_answer", "_client_offer", "_answered",
+                 "_request_method", "_key", "_deflate")
+
     def __init__(self, client_side: bool, config: Config | None = None) -> None:
         self.client_side = bool(client_side)
         self.config = config if config is not None else Config()

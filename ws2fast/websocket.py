@@ -85,6 +85,10 @@ class WebSocketSession(SessionCore):
     with), None/"" until then.
     """
 
+    # (the compiled half holds parser, client_side, deflate, state, the close flags and the
+    # output; no __dict__: an HTTP/2 server may hold many thousands of sessions)
+    __slots__ = ("config", "stream_id", "carrier", "close_code", "close_reason")
+
     def __init__(self, client_side: bool, config: Config | None = None, stream_id: int = 0,
                  deflate: DeflateParameters | None = None,
                  carrier: WebSocketCarrier | None = None) -> None:
