@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import subprocess
 import sys
 
@@ -316,3 +318,25 @@ def test_serve_options_limit_origin_subprotocol_compression_and_size():
         server.terminate()
         _, err = server.communicate(timeout=20)
     assert "INFO ws2fast" in err          # --log-level info shows the server's info lines
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() needs Python 3.11")
+def test_ctrl_c_swallowed_while_closing_still_ends_as_interrupted():
+    # What made the test above flaky: Ctrl-C (the main task cancelled) landing as a close
+    # handshake completed inside asyncio.wait_for, which before Python 3.12 swallows the
+    # cancellation; the command then returned 0.  The request still counts: it ends cancelled.
+    from ws2fast.cli import _interruptible
+
+    async def swallows() -> int:
+        with contextlib.suppress(asyncio.CancelledError):    # as wait_for may
+            await asyncio.sleep(10)
+        return 0
+
+    async def main() -> None:
+        task = asyncio.ensure_future(_interruptible(swallows()))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())

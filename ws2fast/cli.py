@@ -298,12 +298,24 @@ def _positive_float(text: str) -> float:
     return value
 
 
+async def _interruptible(coro: Any) -> int:
+    # Ctrl-C cancels this task (asyncio.run's SIGINT handler).  Before Python 3.12,
+    # asyncio.wait_for swallows a cancellation that lands as what it waits for completes (a
+    # close handshake finishing as Ctrl-C comes): the request still counts, so end as cancelled
+    # and asyncio.run turns it into KeyboardInterrupt, exit 130, whatever swallowed it.
+    result: int = await coro
+    cancelling = getattr(asyncio.current_task(), "cancelling", None)    # (Python >= 3.11)
+    if cancelling is not None and cancelling():
+        raise asyncio.CancelledError
+    return result
+
+
 def run(command: Any, args: argparse.Namespace) -> int:
     """Run a command's coroutine; ordinary failures become one line on stderr and exit 1,
     Ctrl-C exits 130, both without a traceback."""
     logging.basicConfig(level=getattr(args, "log_level", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
     try:
-        return asyncio.run(command(args))
+        return asyncio.run(_interruptible(command(args)))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
