@@ -234,9 +234,12 @@ def test_serve_on_a_port_in_use_and_with_a_missing_certificate_is_one_line(tmp_p
 
 def test_ctrl_c_in_connect_exits_130_quietly(tls_server, certificate):
     import signal
+    # The child gets SIGINT's default disposition: a test run started in the background by a
+    # shell without job control inherits SIGINT ignored, and Python then keeps ignoring it.
     proc = subprocess.Popen([sys.executable, "-m", "ws2fast", "connect", "--cafile", str(certificate[0]),
                              f"wss://localhost:{tls_server}/"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert proc.stdout.readline().startswith("connected over HTTP/2")
         proc.send_signal(signal.SIGINT)
