@@ -30,11 +30,9 @@ from .errors import Opcode
 if TYPE_CHECKING:
     from .websocket import WebSocketSession
 
-# First octets of the whole (FIN) control frames we send (RFC 6455 §5.2).
+# The first octet of a whole (FIN) Close frame (RFC 6455 §5.2): the carrier watches for it.
 FIN = 0x80
 CLOSE_FRAME = FIN | Opcode.CLOSE
-PING_FRAME = FIN | Opcode.PING
-PONG_FRAME = FIN | Opcode.PONG
 MAX_STREAM_ID = 2**31 - 1
 UNLIMITED = 2**32 - 1
 
