@@ -331,8 +331,10 @@ SLOW_CLIENTS = 200
 async def _drip(port: int, first: bytes, drip: bytes, seconds: float) -> float | None:
     """Open a connection, send ``first``, then one byte of ``drip`` every 50 ms (cycling) for
     at most ``seconds``; the seconds until the server closed it, or None if it never did."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    # The clock starts before the connect: the server's starts when it accepts, which may be well
+    # before this coroutine resumes on a loaded machine (then an early close would look early).
     started = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(first)
         i = 0
