@@ -79,6 +79,8 @@ cdef class H2Stream:
     cdef public bint remote_ended       # END_STREAM received
     cdef public bint discard            # routed DATA is dropped (WebSocket closed or failed)
     cdef public bint ws_open            # send_message is allowed (accepted, no Close sent)
+    cdef public list sent_early         # client, early: copies of the messages sent before
+                                        # the answer (None otherwise)
     cdef public object deflate          # ws2fast.deflate.PerMessageDeflate when negotiated
     cdef public object info
     cdef list _pending                  # bytes objects queued for DATA frames
@@ -529,6 +531,11 @@ cdef class H2Core(EngineCore):
         cdef Py_buffer view
         cdef const char* p
         cdef Py_ssize_t n
+        if s.sent_early is not None:
+            # Sent before the server answered (Config.early_handshake): kept until it does, to
+            # report what it did not take.  Uncompressed: nothing is negotiated yet.
+            s.sent_early.append(data if PyUnicode_Check(data) or PyBytes_CheckExact(data)
+                                else bytes(data))
         if s.deflate is not None:
             return self._send_deflated(s, data)
         if PyUnicode_Check(data):

@@ -276,6 +276,7 @@ class H2Stream:
     remote_ended: bool
     discard: bool
     ws_open: bool
+    sent_early: list[Any] | None
     pending_end: bool
     deflate: Any
     info: Any

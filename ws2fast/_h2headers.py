@@ -200,6 +200,13 @@ class _H2HeaderBlocks(_H2WebSockets):
                                     f"sec-websocket-version {versions!r}, not 13 (RFC 6455 §4.4)",
                                     events)
             return
+        announced = self.peer_announced_websocket
+        status = self.config.unannounced_websocket_status
+        if status is not None and not announced:
+            self._respond_and_reset(sid, status, (), "the client did not announce "
+                                    "SETTINGS_ENABLE_CONNECT_PROTOCOL (Config.unannounced_websocket_status)",
+                                    events)
+            return
         subprotocols, extensions, origin = websocket_offers(request.headers)
         s = self._new_stream(sid, websocket=True, local=False)
         info = s.info
@@ -207,8 +214,10 @@ class _H2HeaderBlocks(_H2WebSockets):
         info.headers_in = True
         info.offered_subprotocols = subprotocols
         info.offered_extensions = extensions
+        info.speculative = not self._settings_acked
         events.append(WebSocketRequested(sid, request.path, request.authority, request.scheme,
-                                         subprotocols, extensions, origin, request.headers))
+                                         subprotocols, extensions, origin, request.headers,
+                                         info.speculative, announced))
 
     def _final_response(self, sid: int, headers: list[tuple[bytes, bytes]],
                         events: list[Any]) -> tuple[int, tuple[tuple[bytes, bytes], ...], int | None] | None:
@@ -240,7 +249,8 @@ class _H2HeaderBlocks(_H2WebSockets):
         if not 200 <= status < 300:
             info.move(Phase.REJECTED)
             info.websocket = False
-            events.append(WebSocketRejected(sid, status, fields))
+            events.append(WebSocketRejected(sid, status, fields, undelivered=self._take_early(s),
+                                            speculative=info.speculative))
             if end_stream:
                 self._remote_end(s, events)
             return
@@ -258,11 +268,13 @@ class _H2HeaderBlocks(_H2WebSockets):
                 problem = str(exc)
         if not problem and end_stream:
             problem = "server ended the stream in its 2xx answer"
+        s.sent_early = None                 # a 2xx: the server takes what we sent before it
         if problem:
+            s.ws_open = False
             info.move(Phase.DONE)
             self._write(_core.build_rst_stream(sid, ErrorCode.CANCEL))
             self._remove(s, RESET_BY_US)
-            events.append(WebSocketRejected(sid, status, fields, problem))
+            events.append(WebSocketRejected(sid, status, fields, problem, speculative=info.speculative))
             return
         self._start_session(s, agreed)
         events.append(WebSocketAccepted(sid, status, subprotocols[0] if subprotocols else None,

@@ -4,8 +4,8 @@ Where a stream's state lives (one owner per field):
 
 - :class:`ws2fast._core.H2Stream` (compiled, read per DATA frame): windows, the send queue,
   ``local_ended`` / ``pending_end`` (written by the core as DATA goes out), ``remote_ended``,
-  ``discard`` and ``ws_open`` (written by the Python layers, read by the core), the WebSocket
-  parser and deflate codec;
+  ``discard``, ``ws_open`` and ``sent_early`` (written by the Python layers, read by the
+  core; the core appends to ``sent_early``), the WebSocket parser and deflate codec;
 - :class:`StreamInfo` (``H2Stream.info``, Python, read per HEADERS or control frame): the
   :class:`Phase`, what was offered, the body's length, deadlines, and, once a WebSocket is
   accepted, its :class:`~ws2fast.websocket.WebSocketSession` (the close handshake, its codes,
@@ -80,7 +80,7 @@ class StreamInfo:
     __slots__ = (
         "stream_id", "websocket", "phase", "local", "headers_in", "session", "early", "early_flow",
         "deadline", "content_length", "received", "offered_subprotocols", "offered_extensions",
-        "reset_after_flush", "method", "counted", "close_complete",
+        "reset_after_flush", "method", "counted", "close_complete", "speculative",
     )
 
     def __init__(self, stream_id: int, websocket: bool, local: bool) -> None:
@@ -101,6 +101,9 @@ class StreamInfo:
         self.method = ""                # a plain request's method (HEAD: its response has no body)
         self.counted = True             # counts toward the concurrency limit
         self.close_complete = False     # a WebSocket whose close handshake is done both ways
+        # client: our extended CONNECT left before the server's SETTINGS (Config.early_handshake);
+        # server: the client's came before it acknowledged our SETTINGS
+        self.speculative = False
 
     def move(self, phase: Phase) -> None:
         """Change phase along the transition table."""

@@ -65,6 +65,10 @@ class _H2Streams(H2Core):
             SettingCode.ENABLE_CONNECT_PROTOCOL: 0,
         }
         self._remote_settings_seen = False
+        self._settings_acked = False                   # the peer acknowledged our first SETTINGS
+        #: server: the client sent SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 (it announced that it
+        #: speaks RFC 8441: Config.announce_websocket_capability on its side)
+        self.peer_announced_websocket = False
         self._next_local_id = 1 if self.client_side else 2
         self._highest_peer_id = 0
         self._peer_open = 0
@@ -208,7 +212,9 @@ class _H2Streams(H2Core):
         info: StreamInfo = s.info
         if info.websocket and info.phase == Phase.CONNECTING:
             info.move(Phase.DONE)
-            events.append(WebSocketRejected(s.stream_id, 0, (), message))
+            events.append(WebSocketRejected(s.stream_id, 0, (), message, reset_code=code,
+                                            undelivered=self._take_early(s),
+                                            speculative=info.speculative))
         elif info.websocket and info.phase != Phase.DONE:
             session = info.session
             if session is None:
@@ -218,6 +224,14 @@ class _H2Streams(H2Core):
                                      events)
         elif not info.websocket and code is not None:
             events.append(StreamReset(s.stream_id, code, remote, message))
+
+    @staticmethod
+    def _take_early(s: H2Stream) -> tuple[Any, ...]:
+        # Client: the answer came (or the stream is gone): stop keeping copies of early messages;
+        # what they were, for a refusal to report.
+        sent, s.sent_early = s.sent_early, None
+        s.ws_open = False
+        return tuple(sent) if sent else ()
 
     def _websocket_gone(self, s: H2Stream, close_code: int, reason: str, reset_code: int | None,
                         events: list[Any]) -> None:

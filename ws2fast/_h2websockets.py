@@ -125,11 +125,13 @@ class _H2WebSockets(_H2Streams):
         """
         if not self.client_side:
             raise LocalProtocolError("only a client opens WebSockets")
+        early = self.config.early_handshake
         if self.config.require_connect_protocol_setting and not self.remote_settings.get(
-                SettingCode.ENABLE_CONNECT_PROTOCOL):
+                SettingCode.ENABLE_CONNECT_PROTOCOL) and (self._remote_settings_seen or not early):
             raise LocalProtocolError(
                 "the server has not sent SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 "
-                + ("yet: wait for SettingsReceived" if not self._remote_settings_seen else
+                + ("yet: wait for SettingsReceived (or Config.early_handshake)"
+                   if not self._remote_settings_seen else
                    "(it does not support WebSockets over HTTP/2)") + " (RFC 8441 §3)")
         subprotocols = tuple(subprotocols)
         extensions = tuple(extensions) if extensions is not None else \
@@ -140,7 +142,23 @@ class _H2WebSockets(_H2Streams):
         s.info.move(Phase.CONNECTING)
         s.info.offered_subprotocols = subprotocols
         s.info.offered_extensions = extensions
+        if early:
+            # Early messages: send_message works until the answer, uncompressed, copies kept.
+            s.info.speculative = not self._remote_settings_seen
+            s.sent_early = []
+            s.ws_open = True
         return s.stream_id
+
+    @property
+    def remote_settings_received(self) -> bool:
+        """Whether the peer's first SETTINGS arrived."""
+        return self._remote_settings_seen
+
+    def sent_early(self, stream_id: int) -> tuple[Any, ...]:
+        """Client: the messages sent on ``stream_id`` before the server answered (while it has
+        not: the I/O layer reports them if the connection is lost first)."""
+        s = self.streams.get(stream_id)
+        return tuple(s.sent_early) if s is not None and s.sent_early else ()
 
     def accept_websocket(
         self,
@@ -200,6 +218,11 @@ class _H2WebSockets(_H2Streams):
         fields = [(b":status", str(status).encode())] + encode_headers(headers)
         s.info.move(Phase.DONE)
         s.info.websocket = False
+        s.info.early = []                   # held messages are discarded unseen ...
+        s.discard = True                    # ... and so is what still comes
+        flow, s.info.early_flow = s.info.early_flow, 0
+        if flow:
+            self._release(0, flow)          # (the connection's window; the stream is done)
         self._write_headers(stream_id, fields, end_stream=not body)
         if body:
             self._send_data(stream_id, bytes(body), True)

@@ -85,7 +85,22 @@ class Config:
       acknowledges messages (``H2Connection.acknowledge``) instead of as they are parsed:
       backpressure.  The asyncio layer always turns it on.
     - ``require_connect_protocol_setting`` (True): client, send extended CONNECT only after the
-      server's SETTINGS allowed it (RFC 8441 §3).
+      server's SETTINGS allowed it (RFC 8441 §3).  (False ignores the setting altogether.)
+
+    Beyond RFC 8441 (opt-in; the WebSocket2 discussion's ideas, nothing changes for a peer
+    that does not know them):
+
+    - ``early_handshake`` (False): client, an extended CONNECT may leave before the server's
+      SETTINGS arrived (speculatively: refused with LocalProtocolError once SETTINGS came
+      without SETTINGS_ENABLE_CONNECT_PROTOCOL), and messages may be sent on a WebSocket before
+      the server's answer ("early messages", uncompressed, within the flow-control windows; a
+      copy of each is kept until the answer, so that a refusal reports what was not taken).
+    - ``announce_websocket_capability`` (None): client, send SETTINGS_ENABLE_CONNECT_PROTOCOL
+      = 1 in our own SETTINGS, so that a server knows we speak RFC 8441; None: when
+      ``early_handshake`` is on.
+    - ``unannounced_websocket_status`` (None): server, the status (4xx/5xx) that answers an
+      extended CONNECT from a client that did not announce the capability; None accepts it as
+      any other (RFC 8441 requires no announcement).
 
     Time:
 
@@ -176,6 +191,9 @@ class Config:
     compression_window_bits: int = 13
     release_on_consume: bool = False
     require_connect_protocol_setting: bool = True
+    early_handshake: bool = False
+    announce_websocket_capability: bool | None = None
+    unannounced_websocket_status: int | None = None
 
     settings_ack_timeout: float = 10.0
     close_timeout: float = 3.0
@@ -227,6 +245,14 @@ class Config:
         _check_range("compression_window_bits", self.compression_window_bits, 9, 15)
         _check_range("max_continuation_frames", self.max_continuation_frames, 0, 2**31)
         _check_range("max_queued_messages", self.max_queued_messages, 1, 2**31)
+        if self.unannounced_websocket_status is not None:
+            _check_range("unannounced_websocket_status", self.unannounced_websocket_status, 400, 599)
+        for name in ("early_handshake", "enable_connect_protocol", "require_connect_protocol_setting"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, not {type(getattr(self, name)).__name__}")
+        if self.announce_websocket_capability is not None and not isinstance(self.announce_websocket_capability, bool):
+            raise TypeError("announce_websocket_capability must be a bool or None, not "
+                            f"{type(self.announce_websocket_capability).__name__}")
         if self.native_transport is not None and not isinstance(self.native_transport, bool):
             raise TypeError(f"native_transport must be a bool or None, not {type(self.native_transport).__name__}")
         for f in fields(self):
@@ -234,6 +260,12 @@ class Config:
                 value = getattr(self, f.name)
                 if value is not None and not isinstance(value, RateLimit):
                     raise TypeError(f"{f.name} must be a RateLimit or None, not {type(value).__name__}")
+
+    @property
+    def announces_websocket_capability(self) -> bool:
+        """Whether a client sends SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 with this config."""
+        announce = self.announce_websocket_capability
+        return self.early_handshake if announce is None else announce
 
     def __repr__(self) -> str:
         changed = [

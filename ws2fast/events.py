@@ -88,6 +88,10 @@ class WebSocketRequested(Event):
 
     Answer with ``accept_websocket`` or ``reject_websocket``.  ``subprotocols`` are the offers
     in order; ``extensions`` the raw ``sec-websocket-extensions`` values.
+
+    Over HTTP/2: ``speculative``, the extended CONNECT came before the client acknowledged our
+    SETTINGS (it did not wait for them: an early handshake); ``capability_announced``, the
+    client sent SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 itself.  Both False over HTTP/1.1.
     """
 
     stream_id: int
@@ -98,6 +102,8 @@ class WebSocketRequested(Event):
     extensions: tuple[str, ...]
     origin: str | None
     headers: Headers
+    speculative: bool = False
+    capability_announced: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +120,22 @@ class WebSocketAccepted(Event):
 @dataclass(frozen=True, slots=True)
 class WebSocketRejected(Event):
     """Client: the server refused our WebSocket.  A body, if any, follows as
-    :class:`DataReceived` events and :class:`StreamEnded`.  ``status`` is 0 when the answer
-    was refused by us (``reason`` says why)."""
+    :class:`DataReceived` events and :class:`StreamEnded`.  ``status`` is 0 when there was no
+    answer we could use: the stream was reset (``reset_code``: the RST_STREAM code), refused by
+    a GOAWAY, timed out, or its answer was refused by us; ``reason`` says which.
+
+    ``undelivered``: the messages sent before the answer (``Config.early_handshake``), in
+    order, that the server did not take (all of them: a server takes early messages only when
+    it accepts).  ``speculative``: our extended CONNECT left before the server's SETTINGS came.
+    """
 
     stream_id: int
     status: int
     headers: Headers
     reason: str = ""
+    reset_code: int | None = None
+    undelivered: tuple[str | bytes, ...] = ()
+    speculative: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,8 @@ class H2Connection(_H2Requests):
         }
         if self.client_side:
             settings[SettingCode.ENABLE_PUSH] = 0
+            if c.announces_websocket_capability:
+                settings[SettingCode.ENABLE_CONNECT_PROTOCOL] = 1
             self._write(_core.PREFACE)
         elif c.enable_connect_protocol:
             settings[SettingCode.ENABLE_CONNECT_PROTOCOL] = 1
@@ -161,6 +163,7 @@ class H2Connection(_H2Requests):
             if not self._settings_pending:
                 return                      # an ACK for nothing: ignore
             settings, _ = self._settings_pending.pop(0)
+            self._settings_acked = True
             if SettingCode.HEADER_TABLE_SIZE in settings:
                 self._decoder.header_table_size = settings[SettingCode.HEADER_TABLE_SIZE]
             if SettingCode.INITIAL_WINDOW_SIZE in settings:
@@ -186,6 +189,8 @@ class H2Connection(_H2Requests):
                     ErrorCode.PROTOCOL_ERROR,
                     "SETTINGS_ENABLE_CONNECT_PROTOCOL went from 1 to 0 (RFC 8441 §3)",
                 )
+            if ident == SettingCode.ENABLE_CONNECT_PROTOCOL and value == 1 and not self.client_side:
+                self.peer_announced_websocket = True
             if ident == SettingCode.INITIAL_WINDOW_SIZE and old != value:
                 if self._initial_window_changed(value - (65535 if old is None else old)):
                     raise ConnectionFailure(
@@ -218,6 +223,14 @@ class H2Connection(_H2Requests):
                 self._on_closed_stream(sid, "DATA", events)
             return
         info: StreamInfo = s.info
+        if s.discard and not info.websocket:
+            # A refused WebSocket's DATA (reject_websocket): dropped unseen.
+            if piece.last:
+                self._release(0, piece.frame_length)
+                if piece.end_stream:
+                    s.remote_ended = True
+                    self._lingering.add(sid)
+            return
         if s.remote_ended:
             if piece.last:
                 self._release(0, piece.frame_length)
