@@ -150,9 +150,12 @@ class _H2WebSockets(_H2Streams):
         return s.stream_id
 
     @property
-    def remote_settings_received(self) -> bool:
-        """Whether the peer's first SETTINGS arrived."""
-        return self._remote_settings_seen
+    def websockets_allowed(self) -> bool | None:
+        """Client: whether the server's SETTINGS allow extended CONNECT (RFC 8441 §3); None
+        before they came."""
+        if not self._remote_settings_seen:
+            return None
+        return bool(self.remote_settings.get(SettingCode.ENABLE_CONNECT_PROTOCOL))
 
     def sent_early(self, stream_id: int) -> tuple[Any, ...]:
         """Client: the messages sent on ``stream_id`` before the server answered (while it has

@@ -57,6 +57,11 @@ class Engine(Protocol):
     def going_away(self) -> bool:
         """No new exchange will be taken on this connection (GOAWAY either way, or ended)."""
 
+    @property
+    def websockets_allowed(self) -> bool | None:
+        """Client: whether the server lets WebSockets open on this connection; None while that
+        is unknown (HTTP/2 before the server's SETTINGS)."""
+
     # -- bytes in and out ---------------------------------------------------------------------
 
     def receive_data(self, data: Any) -> list[Any]:
@@ -116,6 +121,10 @@ class Engine(Protocol):
 
     def outgoing_buffered(self, stream_id: int) -> int:
         """Octets queued on the stream that wait for flow-control window."""
+
+    def sent_early(self, stream_id: int) -> tuple[Any, ...]:
+        """Client: the messages sent on the stream before the server answered its handshake,
+        while it has not (``Config.early_handshake``; always empty over HTTP/1.1)."""
 
     def receive_into(self, stream_id: int, buffer: Any) -> None:
         """Unmask the next binary message straight into ``buffer`` if it fits."""

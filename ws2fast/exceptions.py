@@ -230,13 +230,23 @@ def connection_closed(code: int, reason: str = "") -> ConnectionClosed:
 
 class HandshakeFailed(Ws2fastError):
     """Opening the WebSocket failed: the server answered ``status`` (0 when no answer came,
-    or the answer was invalid; the message says why)."""
+    or the answer was invalid; the message says why).
 
-    def __init__(self, message: str, status: int = 0, headers: tuple = (), body: bytes = b"") -> None:
+    With early messages (``connect(early=True)``): ``undelivered`` lists, in order, the
+    messages sent before the answer that the server did not take (it refused the WebSocket, so
+    it saw none of them); ``unconfirmed`` those whose fate is unknown because the connection
+    was lost before any answer (the server may or may not have seen them).  A message is in
+    one of the two lists or was delivered, never both.
+    """
+
+    def __init__(self, message: str, status: int = 0, headers: tuple = (), body: bytes = b"",
+                 undelivered: tuple = (), unconfirmed: tuple = ()) -> None:
         super().__init__(message)
         self.status = status
         self.headers = headers
         self.body = body
+        self.undelivered = undelivered
+        self.unconfirmed = unconfirmed
 
 
 class InvalidURI(Ws2fastError, ValueError):

@@ -109,6 +109,13 @@ class H1Connection(H1Core):
     def going_away(self) -> bool:
         return self.closed
 
+    @property
+    def websockets_allowed(self) -> bool | None:
+        return True
+
+    def sent_early(self, stream_id: int) -> tuple[Any, ...]:
+        return ()                           # (messages never precede the 101 over HTTP/1.1)
+
     def has_stream(self, stream_id: int) -> bool:
         return stream_id == 0 and not self.closed
 

@@ -7,19 +7,36 @@ cannot carry WebSockets).  ``ws.http_version`` says which.  ``ws://`` uses HTTP/
 ``http2=True`` asks for cleartext HTTP/2 by prior knowledge.
 
 ``Client("https://host")`` keeps one HTTP/2 connection and opens many WebSockets on it.
+
+``early=True`` (both) goes beyond RFC 8441, as the HTTP working group's WebSocket2 discussion
+wanted: the extended CONNECT leaves with the connection preface, without waiting for the
+server's SETTINGS, and ``send()`` works before the server's answer, so the first message
+arrives one round trip sooner.  The WebSocket is returned at once; the answer is waited for by
+the first ``recv()`` (or ``close()``, ``ping()``), which raises
+:class:`~ws2fast.exceptions.HandshakeFailed` (``.undelivered``: the early messages the server
+did not take) if it failed.  A server that refuses speculation is handled without the
+application noticing: the CONNECT is retried on the same connection when the server's SETTINGS
+do allow extended CONNECT, or (``connect`` only) the WebSocket falls back to HTTP/1.1 on a new
+connection, and the early messages are sent again there; each reaches the server's application
+once.  ``early="auto"`` speculates only for origins :data:`ws2fast.capabilities.capability_cache`
+has seen allow it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl as ssl_module
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+from .. import events as ev
+from ..capabilities import ADVERTISED, EARLY, NONE, STRICT, capability_cache
 from ..config import Config
 from ..errors import SettingCode
-from ..exceptions import HandshakeFailed, InvalidURI
+from ..exceptions import ConnectionLost, HandshakeFailed, InvalidURI
 from .connection import Connection
 from .transport import native_transport_applies, open_native_connection
 from .websocket import WebSocket
@@ -77,14 +94,19 @@ class connect:
     ``ssl``: an ``SSLContext`` (certificates are verified by default); ``http2``: None (ALPN
     decides, wss only), True (``ws://``: HTTP/2 by prior knowledge) or False (HTTP/1.1 only).
     ``listener``: a :class:`WebSocketListener` subclass to get callbacks instead of ``recv``.
+    ``early``: False (strict RFC 8441), True or "auto" (see the module's docstring).
     """
 
     def __init__(self, uri: str, *, ssl: Any = None, subprotocols: Iterable[str] = (),
                  extensions: Iterable[str] | None = None, origin: str | None = None,
                  additional_headers: Iterable[tuple[Any, Any]] = (), http2: bool | None = None,
                  config: Config | None = None, open_timeout: float = 10.0, max_queue: int = 16,
-                 server_hostname: str | None = None, listener: Any = None) -> None:
+                 server_hostname: str | None = None, listener: Any = None,
+                 early: bool | str = False) -> None:
+        if early not in (False, True, "auto"):
+            raise ValueError(f"early must be False, True or 'auto', not {early!r}")
         self.uri = uri
+        self._early = early
         self._listener = listener
         self._options: dict[str, Any] = {"subprotocols": tuple(subprotocols),
                          "extensions": None if extensions is None else tuple(extensions),
@@ -99,12 +121,21 @@ class connect:
 
     async def _open_now(self) -> WebSocket:
         secure, host, port, authority, path = _split(self.uri, ("ws", "wss"))
+        origin = capability_cache.origin("wss" if secure else "ws", host, port)
+        early = self._early is True or (self._early == "auto" and capability_cache.should_speculate(origin))
         alpn = ["http/1.1"] if self._http2 is False else ["h2", "http/1.1"]
+        config = self._config
+        if early and self._http2 is not False:
+            config = replace(config or Config(), early_handshake=True)
         conn = await _open_connection(host, port, secure=secure, ssl=self._ssl, http2=self._http2,
-                                      config=self._config, max_queue=self._max_queue, alpn=alpn,
+                                      config=config, max_queue=self._max_queue, alpn=alpn,
                                       server_hostname=self._server_hostname)
+        if conn.http_version == "HTTP/2" and early:
+            return self._open_early(conn, path, authority, secure, host, port, origin)
         if conn.http_version == "HTTP/2":
             settings = await conn.settings_received
+            capability_cache.learn(origin, ADVERTISED if settings.get(SettingCode.ENABLE_CONNECT_PROTOCOL)
+                                   else NONE)
             if not settings.get(SettingCode.ENABLE_CONNECT_PROTOCOL):
                 # h2 without RFC 8441: WebSockets need an HTTP/1.1 connection.
                 conn.close_transport()
@@ -119,6 +150,33 @@ class connect:
         except BaseException:
             conn.close_transport()
             raise
+        self.ws = ws
+        return ws
+
+    def _open_early(self, conn: Connection, path: str, authority: str, secure: bool, host: str,
+                    port: int, origin: Any) -> WebSocket:
+        # The extended CONNECT goes now (with the preface, unless the SETTINGS came already);
+        # the WebSocket is returned at once, and _settle sees the handshake through.
+        ws = WebSocket(conn, 0, path=path, headers=(), subprotocol=None, owns_connection=True)
+        ws._start_opening()
+        scheme = "https" if secure else "http"
+        try:
+            future = conn.start_websocket(path, authority, scheme=scheme, listener=self._listener,
+                                          owns_connection=True, ws=ws, **self._options)
+        except BaseException:
+            conn.close_transport()
+            raise
+        settle = _Settle(ws, origin, self._open_timeout, owns_connection=True)
+        settle.reopen_h1 = lambda: _open_connection(
+            host, port, secure=secure, ssl=self._ssl, http2=False, config=self._config,
+            max_queue=self._max_queue, alpn=["http/1.1"], server_hostname=self._server_hostname)
+        settle.reopen_h2 = lambda: _open_connection(
+            host, port, secure=secure, ssl=self._ssl, http2=True if not secure else None,
+            config=replace(self._config or Config(), early_handshake=True), max_queue=self._max_queue,
+            alpn=["h2"], server_hostname=self._server_hostname)
+        settle.handshake = {"path": path, "authority": authority, "scheme": scheme,
+                            "listener": self._listener, **self._options}
+        settle.start(conn, future)
         self.ws = ws
         return ws
 
@@ -149,7 +207,9 @@ class Client:
 
     def __init__(self, origin: str, *, ssl: Any = None, config: Config | None = None,
                  open_timeout: float = 10.0, max_queue: int = 16, server_hostname: str | None = None,
-                 max_connections: int | None = None) -> None:
+                 max_connections: int | None = None, early: bool | str = False) -> None:
+        if early not in (False, True, "auto"):
+            raise ValueError(f"early must be False, True or 'auto', not {early!r}")
         if max_connections is not None and (isinstance(max_connections, bool) or not isinstance(max_connections, int)
                                             or max_connections < 1):
             raise ValueError(f"max_connections must be a positive int or None, not {max_connections!r}")
@@ -159,21 +219,32 @@ class Client:
         self._open_timeout, self._max_queue = open_timeout, max_queue
         self._server_hostname = server_hostname
         self._max_connections = max_connections
+        self._early = early
+        self._origin_key = capability_cache.origin("https" if self._secure else "http", self._host, self._port)
         #: the connections in use, oldest first (those lost or going away are dropped)
         self.connections: list[Connection] = []
         #: the newest connection (None before the first WebSocket or request)
         self.connection: Connection | None = None
         self._connecting: asyncio.Future[Connection] | None = None
 
+    def _speculating(self) -> bool:
+        return self._early is True or (self._early == "auto" and capability_cache.should_speculate(self._origin_key))
+
     async def _connect(self) -> Connection:
+        early = self._speculating()
+        config = replace(self._config or Config(), early_handshake=True) if early else self._config
         conn = await _open_connection(self._host, self._port, secure=self._secure, ssl=self._ssl, http2=True,
-                                      config=self._config, max_queue=self._max_queue, alpn=["h2"],
+                                      config=config, max_queue=self._max_queue, alpn=["h2"],
                                       server_hostname=self._server_hostname)
         if conn.http_version != "HTTP/2":
             conn.close_transport()
             raise HandshakeFailed(f"{self.origin} did not agree to HTTP/2 (ALPN chose HTTP/1.1)")
+        if early:
+            return conn                     # (the first WebSockets go before the SETTINGS)
         # (a server that does not speak HTTP/2 fails this with HandshakeFailed saying so)
         settings = await conn.settings_received
+        capability_cache.learn(self._origin_key, ADVERTISED if settings.get(SettingCode.ENABLE_CONNECT_PROTOCOL)
+                               else NONE)
         if not settings.get(SettingCode.ENABLE_CONNECT_PROTOCOL):
             conn.close_transport()
             raise HandshakeFailed("the server does not allow WebSockets over HTTP/2 "
@@ -228,15 +299,33 @@ class Client:
     async def websocket(self, path: str = "/", *, subprotocols: Iterable[str] = (),
                         extensions: Iterable[str] | None = None, origin: str | None = None,
                         additional_headers: Iterable[tuple[Any, Any]] = ()) -> WebSocket:
-        """Open one more WebSocket (on a connection with room, opening one if needed)."""
+        """Open one more WebSocket (on a connection with room, opening one if needed).
+
+        With ``early``, it is returned as soon as its handshake is sent (see the module's
+        docstring): ``send()`` at once, and the first ``recv()`` raises
+        :class:`~ws2fast.exceptions.HandshakeFailed` if the server refused it."""
+        handshake: dict[str, Any] = {
+            "path": path, "authority": self._authority, "scheme": "https" if self._secure else "http",
+            "subprotocols": tuple(subprotocols), "origin": origin,
+            "extensions": None if extensions is None else tuple(extensions),
+            "headers": tuple(additional_headers)}
+
         async def open_one() -> WebSocket:
             conn = await self._connection_with_room()
-            return await conn.open_websocket(
-                path, self._authority, scheme="https" if self._secure else "http",
-                subprotocols=tuple(subprotocols), origin=origin,
-                extensions=None if extensions is None else tuple(extensions),
-                headers=tuple(additional_headers))
+            if conn.config.early_handshake:
+                return self._open_early(conn, handshake)
+            return await conn.open_websocket(**handshake)
         return await self._opened(f"the WebSocket {path!r}", open_one())
+
+    def _open_early(self, conn: Connection, handshake: dict[str, Any]) -> WebSocket:
+        ws = WebSocket(conn, 0, path=handshake["path"], headers=(), subprotocol=None)
+        ws._start_opening()
+        future = conn.start_websocket(ws=ws, **handshake)
+        settle = _Settle(ws, self._origin_key, self._open_timeout, owns_connection=False)
+        settle.reopen_h2 = self._connection_with_room
+        settle.handshake = handshake
+        settle.start(conn, future)
+        return ws
 
     async def request(self, method: str, path: str, headers: Iterable[tuple[Any, Any]] = (),
                       body: bytes = b"") -> tuple[int, tuple, bytes]:
@@ -267,3 +356,123 @@ class Client:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+def _sent_early(conn: Connection, ws: WebSocket) -> tuple:
+    # What the WebSocket's stream sent before the answer (HTTP/2; nothing over HTTP/1.1).
+    engine = conn.engine
+    return engine.sent_early(ws.stream_id) if engine is not None and engine.multiplexed else ()
+
+
+class _EarlyHooks(Protocol):
+    """What _Settle calls on the early WebSocket it sees through
+    (:class:`ws2fast.aio.websocket.WebSocket`)."""
+
+    stream_id: int
+
+    def _start_opening(self) -> None: ...
+    def _early_attempt(self, undelivered: tuple) -> None: ...
+    def _resend_waiting(self) -> None: ...
+    def _not_sent(self) -> tuple: ...
+    def _opening_failed(self, exc: BaseException) -> None: ...
+
+
+class _Settle:
+    """Sees an early WebSocket's handshake through: waits for the answer; when the server
+    refused the speculation, opens it again (same connection, a new HTTP/2 connection, or
+    HTTP/1.1 on a new connection) and sends the early messages again; teaches the capability
+    cache what happened; and fails the WebSocket with HandshakeFailed when nothing works."""
+
+    def __init__(self, ws: WebSocket, origin: Any, timeout: float, owns_connection: bool) -> None:
+        self.ws = ws
+        self.origin = origin
+        self.timeout = timeout
+        self.owns_connection = owns_connection      # connect(): the connection is the WebSocket's
+        self.reopen_h1: Any = None          # () -> awaitable Connection over HTTP/1.1, or None
+        self.reopen_h2: Any = None          # () -> awaitable new HTTP/2 Connection, or None
+        self.handshake: dict[str, Any] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self, conn: Connection, future: asyncio.Future[Any]) -> None:
+        self.task = asyncio.ensure_future(self._run(conn, future))
+
+    async def _run(self, conn: Connection, future: asyncio.Future[Any]) -> None:
+        ws = self.ws
+        state: dict[str, Any] = {"conn": conn}
+        try:
+            await asyncio.wait_for(self._attempts(state, future), self.timeout)
+        except HandshakeFailed as exc:
+            self._fail(state, exc)
+        except asyncio.TimeoutError:
+            unconfirmed = _sent_early(state["conn"], ws) + ws._not_sent()
+            self._fail(state, HandshakeFailed(f"no answer to the WebSocket handshake within {self.timeout:g} s "
+                                              "(open_timeout)", unconfirmed=unconfirmed))
+        except asyncio.CancelledError:
+            self._fail(state, HandshakeFailed("the handshake was cancelled", unconfirmed=ws._not_sent()))
+            raise
+        except Exception as exc:                         # (a bug, or the transport failed)
+            self._fail(state, HandshakeFailed(f"the handshake failed: {exc!r}", unconfirmed=ws._not_sent()))
+
+    def _fail(self, state: dict[str, Any], exc: HandshakeFailed) -> None:
+        ws = self.ws
+        conn = state["conn"]
+        ws._opening_failed(exc)
+        if conn.engine is not None and conn.engine.multiplexed:
+            conn.abort_websocket(ws)            # (a stream still waiting: reset, CANCEL)
+        if self.owns_connection:
+            conn.close_transport()
+
+    async def _attempts(self, state: dict[str, Any], future: asyncio.Future[Any]) -> None:
+        ws = self.ws
+        retried = False
+        while True:
+            conn: Connection = state["conn"]
+            try:
+                answer = await future
+            except ConnectionLost as exc:
+                raise HandshakeFailed(f"the connection was lost before the server answered ({exc})",
+                                      unconfirmed=_sent_early(conn, ws) + ws._not_sent()) from None
+            if not isinstance(answer, ev.WebSocketRejected):
+                if getattr(conn.engine, "multiplexed", False):
+                    capability_cache.learn(self.origin, EARLY if not retried else STRICT)
+                return
+            engine = conn.engine
+            refused_speculation = answer.speculative and answer.status in (0, 400, 501)
+            if not refused_speculation or retried:
+                raise await conn.refusal(answer, undelivered=tuple(answer.undelivered) + ws._not_sent())
+            retried = True
+            undelivered = tuple(answer.undelivered)
+            ws._early_attempt(undelivered)
+            if engine.websockets_allowed is None:
+                # (refused before its SETTINGS: wait for them to know what it supports)
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(conn.settings_received)
+            if engine.websockets_allowed:
+                capability_cache.learn(self.origin, STRICT)
+                if not (engine.can_open_stream and not conn.closed.done()):
+                    if self.reopen_h2 is None:
+                        raise await conn.refusal(answer, undelivered=ws._not_sent())
+                    old, conn = conn, await self.reopen_h2()
+                    state["conn"] = conn
+                    if self.owns_connection:
+                        old.close_transport()
+                    if conn.http_version == "HTTP/2":
+                        await conn.settings_received
+                future = conn.start_websocket(ws=ws, owns_connection=self.owns_connection, **self.handshake)
+                ws._resend_waiting()
+                conn.flush()
+                continue
+            capability_cache.learn(self.origin, NONE)
+            if self.reopen_h1 is None:
+                raise HandshakeFailed("the server does not allow WebSockets over HTTP/2 "
+                                      "(no SETTINGS_ENABLE_CONNECT_PROTOCOL)", undelivered=ws._not_sent())
+            # HTTP/1.1 on a new connection: the early messages go again once it is open.
+            old, conn = conn, await self.reopen_h1()
+            state["conn"] = conn
+            old.close_transport()
+            future = conn.start_websocket(ws=ws, owns_connection=self.owns_connection, **self.handshake)
+
+
+if TYPE_CHECKING:
+    def _early(ws: WebSocket) -> _EarlyHooks:              # mypy checks what _Settle calls
+        return ws

@@ -66,7 +66,24 @@ class _WebSocketHooks(Protocol):
 
     def _pong(self, payload: bytes) -> None: ...
     def _set_closed(self, code: int, reason: str) -> None: ...
+    def _bind(self, connection: Any, stream_id: int) -> None: ...
+    def _accepted(self, connection: Any, stream_id: int, headers: tuple, subprotocol: str | None,
+                  extensions: tuple[str, ...], listener: Any) -> None: ...
     def _keepalive(self, now: float, new_round: bool, timeout: float | None) -> float | None: ...
+
+
+class _Handshake:
+    """A WebSocket handshake a client waits for on one stream (HTTP/1.1: stream 0)."""
+
+    __slots__ = ("future", "path", "listener", "owns_connection", "ws")
+
+    def __init__(self, future: asyncio.Future[Any], path: str, listener: Any, owns_connection: bool,
+                 ws: WebSocket | None) -> None:
+        self.future = future                # -> the WebSocket, or the WebSocketRejected event
+        self.path = path
+        self.listener = listener            # a WebSocketListener subclass, or None
+        self.owns_connection = owns_connection
+        self.ws = ws                        # an early WebSocket to carry on, else None (made then)
 
 
 class Connection(ProtocolCore, asyncio.BufferedProtocol):
@@ -103,7 +120,7 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
         self.closed = self.loop.create_future()
         self.ready = self.loop.create_future()          # set when the protocol is known
         self.settings_received = self.loop.create_future()
-        self._handshakes: dict[int, tuple[asyncio.Future[Any], str, Any, bool]] = {}
+        self._handshakes: dict[int, _Handshake] = {}
         self._requests: dict[int, list[Any]] = {}         # stream -> [head, body, complete]
         self._refusals: dict[int, list[Any]] = {}         # refused WebSockets' responses
         self._lost = False
@@ -207,9 +224,9 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
         for ws in list(self.websockets.values()):
             ws._set_closed(ws.close_code if ws.close_code is not None else 1006, ws.close_reason)
         self.websockets.clear()
-        for future, *_ in self._handshakes.values():
-            if not future.done():
-                future.set_exception(ConnectionLost("the connection was lost"))
+        for entry in self._handshakes.values():
+            if not entry.future.done():
+                entry.future.set_exception(ConnectionLost("the connection was lost"))
         for future in (self.ready, self.settings_received):
             if not future.done():
                 if future is self.settings_received and self._multiplexed and self.client_side:
@@ -387,18 +404,23 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
                 self._maybe_idle()
         elif kind in (ev.WebSocketAccepted, ev.WebSocketRejected):
             entry = self._handshakes.pop(event.stream_id, None)
-            if entry is not None and not entry[0].done():
+            if entry is not None and not entry.future.done():
                 result: Any = event
                 if kind is ev.WebSocketAccepted:
-                    # Made now, so that messages right behind the answer find it.
-                    listener = entry[2]() if entry[2] is not None else None
-                    result = WebSocket(self, event.stream_id, path=entry[1], headers=event.headers,
-                                       subprotocol=event.subprotocol, extensions=event.extensions,
-                                       listener=listener, owns_connection=entry[3])
+                    # Made (or, early, bound) now, so that messages right behind the answer find it.
+                    listener = entry.listener() if entry.listener is not None else None
+                    if entry.ws is None:
+                        result = WebSocket(self, event.stream_id, path=entry.path, headers=event.headers,
+                                           subprotocol=event.subprotocol, extensions=event.extensions,
+                                           listener=listener, owns_connection=entry.owns_connection)
+                    else:
+                        result = entry.ws
+                        result._accepted(self, event.stream_id, event.headers, event.subprotocol,
+                                         event.extensions, listener)
                     self.websockets[event.stream_id] = result
                     if listener is not None:
                         listener.on_open(result)
-                entry[0].set_result(result)
+                entry.future.set_result(result)
             if kind is ev.WebSocketRejected and event.status:
                 pending = [event, bytearray(), self.loop.create_future()]
                 self._requests[event.stream_id] = pending
@@ -439,9 +461,13 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
                 self.settings_received.set_exception(HandshakeFailed(
                     event.message or f"the server ended the connection before its SETTINGS: {event}"))
                 self.settings_received.exception()      # nobody may be waiting: no warning
-            for future, *_ in self._handshakes.values():
-                if not future.done():
-                    future.set_exception(ConnectionLost(f"the connection ended: {event}"))
+            for sid, entry in self._handshakes.items():
+                if entry.future.done() or (event.remote and (sid > event.last_stream_id
+                                                             or event.error_code == ErrorCode.NO_ERROR)):
+                    # Above last_stream_id: not processed, WebSocketRejected follows (with what
+                    # was sent early); at or below it after a graceful GOAWAY: may still complete.
+                    continue
+                entry.future.set_exception(ConnectionLost(f"the connection ended: {event}"))
 
     def _after_websocket_closed(self) -> None:
         if self._reading_paused and self._queued <= self._max_queued // 2:
@@ -543,27 +569,47 @@ class Connection(ProtocolCore, asyncio.BufferedProtocol):
 
     async def open_websocket(self, path: str, authority: str, *, scheme: str, subprotocols: Any = (),
                              extensions: Any = (), origin: str | None = None, headers: Any = (),
-                             listener: Any = None, owns_connection: bool = False) -> WebSocket:
+                             listener: Any = None, owns_connection: bool = False,
+                             ws: WebSocket | None = None) -> WebSocket:
         """Client: open one WebSocket on this connection and wait for the answer
-        (``owns_connection``: the connection ends with the WebSocket, as connect() makes it)."""
+        (``owns_connection``: the connection ends with the WebSocket, as connect() makes it;
+        ``ws``: an early WebSocket that carries on over this one)."""
+        future = self.start_websocket(path, authority, scheme=scheme, subprotocols=subprotocols,
+                                      extensions=extensions, origin=origin, headers=headers,
+                                      listener=listener, owns_connection=owns_connection, ws=ws)
+        answer = await future
+        if isinstance(answer, ev.WebSocketRejected):
+            raise await self.refusal(answer)
+        return answer
+
+    def start_websocket(self, path: str, authority: str, *, scheme: str, subprotocols: Any = (),
+                        extensions: Any = (), origin: str | None = None, headers: Any = (),
+                        listener: Any = None, owns_connection: bool = False,
+                        ws: WebSocket | None = None) -> asyncio.Future[Any]:
+        """Client: send the handshake now; the future resolves to the WebSocket (accepted) or
+        the ``WebSocketRejected`` event.  ``ws`` (early): the WebSocket to bind to the new
+        stream at once, so that its messages can follow the handshake."""
         sid = self.engine.open_websocket(path, authority, scheme=scheme, subprotocols=subprotocols,
                                          extensions=extensions, origin=origin, headers=headers)
         future = self.loop.create_future()
-        self._handshakes[sid] = (future, path, listener, owns_connection)
+        self._handshakes[sid] = _Handshake(future, path, listener, owns_connection, ws)
+        if ws is not None:
+            ws._bind(self, sid)
         self.flush()
-        answer = await future
-        if isinstance(answer, ev.WebSocketRejected):
-            body = b""
-            pending = self._refusals.pop(sid, None)
-            if pending is not None:
-                try:
-                    await asyncio.wait_for(asyncio.shield(pending[2]), self.config.close_timeout)
-                except asyncio.TimeoutError:
-                    self._requests.pop(sid, None)
-                body = bytes(pending[1])
-            raise HandshakeFailed(answer.reason or f"the server answered {answer.status}", answer.status,
-                                  answer.headers, body)
-        return answer
+        return future
+
+    async def refusal(self, answer: Any, undelivered: tuple = ()) -> HandshakeFailed:
+        """The error that reports a refused handshake (with the refusal's body, once it came)."""
+        body = b""
+        pending = self._refusals.pop(answer.stream_id, None)
+        if pending is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(pending[2]), self.config.close_timeout)
+            except asyncio.TimeoutError:
+                self._requests.pop(answer.stream_id, None)
+            body = bytes(pending[1])
+        return HandshakeFailed(answer.reason or f"the server answered {answer.status}", answer.status,
+                               answer.headers, body, undelivered=undelivered)
 
     def respond(self, stream_id: int, status: int, headers: Any, body: bytes) -> bool:
         """Server: answer a plain request.  False if it no longer awaits an answer (its stream

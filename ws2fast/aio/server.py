@@ -51,6 +51,11 @@ class Request:
     body: bytes = b""
     #: the connection the request came on (several requests and WebSockets share one over HTTP/2)
     connection: Any = field(default=None, compare=False, repr=False)
+    #: HTTP/2 WebSocket: the extended CONNECT came before the client acknowledged our SETTINGS
+    #: (an early handshake: it did not wait for them)
+    speculative: bool = False
+    #: HTTP/2 WebSocket: the client sent SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 itself
+    capability_announced: bool = False
 
     def header(self, name: str) -> str | None:
         """The first value of a header (case-insensitive), decoded as Latin-1, or None."""
@@ -127,7 +132,8 @@ class Server:
     def _websocket_requested(self, conn: Connection, event: WebSocketRequested) -> None:
         method = "CONNECT" if conn.http_version == "HTTP/2" else "GET"
         request = Request(method, event.path, event.authority, event.headers, conn.http_version, True,
-                          event.origin, event.subprotocols, event.extensions, connection=conn)
+                          event.origin, event.subprotocols, event.extensions, connection=conn,
+                          speculative=event.speculative, capability_announced=event.capability_announced)
         if self._closing:
             conn.reject_websocket(event.stream_id, 503, [(b"retry-after", b"1")], b"shutting down\n")
             return

@@ -117,9 +117,13 @@ class WebSocket(WebSocketCore):
         #: when our keepalive ping must be answered (the connection's keepalive timer checks)
         self._keepalive_deadline: float | None = None
         self._listener = listener           # callbacks instead of recv() (no task per WebSocket)
+        # Early (connect(early=True)): settles when the handshake does (None once it succeeded);
+        # while a fallback opens another stream or connection, what send() gets waits in _resend.
+        self._opening: asyncio.Future[None] | None = None
+        self._resend: list[Any] | None = None
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed.done() else "open"
+        state = "closed" if self._closed.done() else "opening" if self._opening is not None else "open"
         return f"<WebSocket {self.path!r} stream {self.stream_id} {self.http_version} {state}>"
 
     @property
@@ -146,6 +150,58 @@ class WebSocket(WebSocketCore):
     # -- called by the connection ----------------------------------------------------------
 
     # _deliver(event) is compiled (WebSocketCore): queue the message, wake recv().
+
+    def _accepted(self, connection: _Carrier, stream_id: int, headers: tuple, subprotocol: str | None,
+                  extensions: tuple[str, ...], listener: WebSocketListener | None) -> None:
+        # An early WebSocket's handshake succeeded (maybe on another stream or connection than
+        # the first attempt's, after a fallback): what the answer agreed, then what waited.
+        self._connection, self.stream_id = connection, stream_id
+        self.headers, self.subprotocol, self.extensions = headers, subprotocol, extensions
+        if listener is not None:
+            self._listener = listener
+        waiting, self._resend = self._resend, None
+        for message in waiting or ():
+            self._connection.engine.send_message(stream_id, message)
+        if self._opening is not None and not self._opening.done():
+            self._opening.set_result(None)
+
+    def _start_opening(self) -> None:
+        # Returned before the handshake's answer (early): recv(), ping() and close() wait for it.
+        self._opening = self._connection.loop.create_future()
+
+    def _bind(self, connection: _Carrier, stream_id: int) -> None:
+        # An attempt of the handshake starts on this stream (early: messages may follow it).
+        self._connection, self.stream_id = connection, stream_id
+
+    def _early_attempt(self, undelivered: tuple) -> None:
+        # The attempt failed and another (stream or connection) takes over: what it did not
+        # deliver goes again, first; send() holds new messages behind it meanwhile.
+        self._resend = [*undelivered, *(self._resend or ())]
+
+    def _resend_waiting(self) -> None:
+        # Bound to a new stream that takes early messages: what waits goes now, in order.
+        waiting, self._resend = self._resend, None
+        engine = self._connection.engine
+        for message in waiting or ():
+            engine.send_message(self.stream_id, message)
+
+    def _not_sent(self) -> tuple:
+        # What send() took while no attempt could carry it.
+        return tuple(self._resend or ())
+
+    def _opening_failed(self, exc: BaseException) -> None:
+        if self._opening is not None and not self._opening.done():
+            self._opening.set_exception(exc)
+            self._opening.exception()           # (nobody may be waiting: no warning)
+        self._resend = None
+        self._set_closed(1006, str(exc))
+
+    async def _handshake(self) -> None:
+        # Early: wait for the handshake's end; raises HandshakeFailed if it failed.
+        opening = self._opening
+        if opening is not None:
+            await asyncio.shield(opening)
+            self._opening = None
 
     def _closed_error(self) -> Exception:
         return connection_closed(self.close_code or 1006, self.close_reason)
@@ -215,7 +271,10 @@ class WebSocket(WebSocketCore):
     async def recv(self) -> Data:
         """The next message: ``str`` for text, ``bytes`` for binary.  Raises
         :class:`~ws2fast.exceptions.ConnectionClosed` once the WebSocket is closed and every
-        message received before the close was taken."""
+        message received before the close was taken; with ``connect(early=True)``,
+        :class:`~ws2fast.exceptions.HandshakeFailed` if the handshake failed."""
+        if self._opening is not None:
+            await self._handshake()
         while not self._messages:
             if self._closed.done():
                 raise self._closed_error()
@@ -280,10 +339,15 @@ class WebSocket(WebSocketCore):
         Waits while the HTTP/2 flow-control window or the transport's buffer is full, so a
         producer cannot outrun the peer.
         """
+        if self._opening is not None:
+            if self._opening.done() or not _is_message(message):
+                await self._handshake()             # (fragments wait for the handshake)
+            elif self._resend is not None:
+                self._resend.append(message if isinstance(message, (str, bytes)) else bytes(message))  # type: ignore[arg-type]
+                return
         if self._closed.done() or self._close_started:
             raise connection_closed(self.close_code or 1006, self.close_reason)
-        if isinstance(message, (str, bytes, bytearray, memoryview)) or hasattr(message, "__buffer__") \
-                or _is_buffer(message):
+        if _is_message(message):
             # compiled (WebSocketCore): frame and write; wait only if window or transport is full
             if not self._send_ready(message):  # type: ignore[arg-type]  # (a str or a buffer)
                 await self._drain()
@@ -334,6 +398,8 @@ class WebSocket(WebSocketCore):
 
     async def ping(self, data: bytes | None = None) -> asyncio.Future[float]:
         """Send a ping; returns a future that resolves (to the loop time) when the pong comes."""
+        if self._opening is not None:
+            await self._handshake()
         if self._closed.done():
             raise connection_closed(self.close_code or 1006, self.close_reason)
         if data is None:
@@ -348,6 +414,14 @@ class WebSocket(WebSocketCore):
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the WebSocket: the close handshake (then END_STREAM over HTTP/2), waiting at
         most the close timeout for the peer's answer; then the stream/connection is abandoned."""
+        if self._opening is not None:
+            try:
+                await self._handshake()
+            except Exception:
+                # It never opened (the error went to whoever awaited it): nothing to close.
+                if self._owns_connection:
+                    self._connection.close_transport()
+                return
         c = self._connection
         self.close_nowait(code, reason)
         try:
@@ -375,6 +449,11 @@ class WebSocket(WebSocketCore):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+def _is_message(message: Any) -> bool:
+    return isinstance(message, (str, bytes, bytearray, memoryview)) or hasattr(message, "__buffer__") \
+        or _is_buffer(message)
 
 
 def _is_buffer(obj: Any) -> bool:
