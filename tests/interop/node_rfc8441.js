@@ -6,6 +6,9 @@
 //        prints one JSON line with what it saw.
 //   node node_rfc8441.js server                      -> an h2c server with enableConnectProtocol that
 //        echoes every WebSocket message; prints {"port": N} once listening.
+//   node node_rfc8441.js server-no-connect-protocol <cert> <key>
+//                                                    -> the same over TLS without enableConnectProtocol,
+//        with allowHTTP1: WebSockets only as HTTP/1.1 Upgrades.
 'use strict';
 const http2 = require('node:http2');
 const crypto = require('node:crypto');
@@ -112,8 +115,33 @@ function runClient(port, streams) {
   });
 }
 
-function runServer() {
-  const server = http2.createServer({ settings: { enableConnectProtocol: true } });
+// Echo one WebSocket's frames as they came (fragments stay fragments); Close echoes the code and
+// ends; ping gets a pong.  write(buffer) sends, end(buffer) sends and ends.
+function echoFrames(write, end) {
+  let closed = false;
+  return parser(true, (opcode, fin, payload) => {
+    if (closed) return;
+    if (opcode === 8) {
+      closed = true;
+      end(frame(8, payload.subarray(0, 2), false));   // echo the code, then end our side
+      return;
+    }
+    if (opcode === 9) { write(frame(10, payload, false)); return; }
+    if (opcode === 10) return;
+    const f = frame(opcode, payload, false);
+    f[0] = (fin ? 0x80 : 0) | opcode;
+    write(f);
+  });
+}
+
+function runServer(connectProtocol, cert, key) {
+  // With enableConnectProtocol: h2c.  Without it: TLS with allowHTTP1, where WebSockets can
+  // only come as HTTP/1.1 Upgrades (handled below from RFC 6455 §4.2.2).
+  const settings = { enableConnectProtocol: connectProtocol };
+  const fs = require('node:fs');
+  const server = connectProtocol ? http2.createServer({ settings })
+    : http2.createSecureServer({ settings, allowHTTP1: true, key: fs.readFileSync(key),
+                                 cert: fs.readFileSync(cert) });
   server.on('stream', (stream, headers) => {
     if (headers[':method'] !== 'CONNECT' || headers[':protocol'] !== 'websocket') {
       stream.respond({ ':status': 200, 'content-type': 'text/plain' });
@@ -121,23 +149,18 @@ function runServer() {
       return;
     }
     stream.respond({ ':status': 200 });
-    let closed = false;
-    stream.on('data', parser(true, (opcode, fin, payload) => {
-      if (closed) return;
-      if (opcode === 8) {
-        closed = true;
-        stream.end(frame(8, payload.subarray(0, 2), false));   // echo the code, then END_STREAM
-        return;
-      }
-      if (opcode === 9) { stream.write(frame(10, payload, false)); return; }
-      if (opcode === 10) return;
-      // echo each frame as it came (fragments stay fragments)
-      const b0 = (fin ? 0x80 : 0) | opcode;
-      const f = frame(opcode, payload, false);
-      f[0] = b0;
-      stream.write(f);
-    }));
+    stream.on('data', echoFrames((b) => stream.write(b), (b) => stream.end(b)));
     stream.on('error', () => {});
+  });
+  server.on('upgrade', (req, socket, head) => {
+    const accept = crypto.createHash('sha1')
+      .update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+                 `Sec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    const onData = echoFrames((b) => socket.write(b), (b) => socket.end(b));
+    socket.on('data', onData);
+    socket.on('error', () => {});
+    if (head && head.length) onData(head);
   });
   server.listen(0, '127.0.0.1', () => {
     process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n');
@@ -148,4 +171,5 @@ function runServer() {
 
 const [mode, port, streams] = process.argv.slice(2);
 if (mode === 'client') runClient(Number(port), Number(streams || 3));
-else runServer();
+else if (mode === 'server-no-connect-protocol') runServer(false, process.argv[3], process.argv[4]);
+else runServer(true);

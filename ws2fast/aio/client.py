@@ -358,6 +358,9 @@ class Client:
         await self.close()
 
 
+_EARLY_REFUSALS = (0, 400, 500, 501)      # (0: a reset or GOAWAY, no status)
+
+
 def _sent_early(conn: Connection, ws: WebSocket) -> tuple:
     # What the WebSocket's stream sent before the answer (HTTP/2; nothing over HTTP/1.1).
     engine = conn.engine
@@ -372,16 +375,16 @@ class _EarlyHooks(Protocol):
 
     def _start_opening(self) -> None: ...
     def _early_attempt(self, undelivered: tuple) -> None: ...
-    def _resend_waiting(self) -> None: ...
     def _not_sent(self) -> tuple: ...
     def _opening_failed(self, exc: BaseException) -> None: ...
 
 
 class _Settle:
     """Sees an early WebSocket's handshake through: waits for the answer; when the server
-    refused the speculation, opens it again (same connection, a new HTTP/2 connection, or
-    HTTP/1.1 on a new connection) and sends the early messages again; teaches the capability
-    cache what happened; and fails the WebSocket with HandshakeFailed when nothing works."""
+    refused it for going early, opens it again strictly (same connection, a new HTTP/2
+    connection, or HTTP/1.1 on a new connection) and sends the early messages again once that
+    is accepted; teaches the capability cache what happened; and fails the WebSocket with
+    HandshakeFailed when nothing works."""
 
     def __init__(self, ws: WebSocket, origin: Any, timeout: float, owns_connection: bool) -> None:
         self.ws = ws
@@ -437,8 +440,13 @@ class _Settle:
                     capability_cache.learn(self.origin, EARLY if not retried else STRICT)
                 return
             engine = conn.engine
-            refused_speculation = answer.speculative and answer.status in (0, 400, 501)
-            if not refused_speculation or retried:
+            # Refused for going early, not by the application: once more, strictly.  Seen: a
+            # reset (an HTTP/2 stack holding a CONNECT to SETTINGS not yet acknowledged), 400
+            # (hypercorn, to DATA before its application accepted), 500 (HAProxy 2.6, now and
+            # then, to DATA that came with the CONNECT; its backend saw nothing).  Another
+            # status is the application's answer.
+            went_early = answer.speculative or bool(answer.undelivered)
+            if not (went_early and answer.status in _EARLY_REFUSALS) or retried:
                 raise await conn.refusal(answer, undelivered=tuple(answer.undelivered) + ws._not_sent())
             retried = True
             undelivered = tuple(answer.undelivered)
@@ -458,9 +466,8 @@ class _Settle:
                         old.close_transport()
                     if conn.http_version == "HTTP/2":
                         await conn.settings_received
+                # Strictly: the messages wait for the answer this time (_accepted sends them).
                 future = conn.start_websocket(ws=ws, owns_connection=self.owns_connection, **self.handshake)
-                ws._resend_waiting()
-                conn.flush()
                 continue
             capability_cache.learn(self.origin, NONE)
             if self.reopen_h1 is None:

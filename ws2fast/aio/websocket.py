@@ -174,16 +174,9 @@ class WebSocket(WebSocketCore):
         self._connection, self.stream_id = connection, stream_id
 
     def _early_attempt(self, undelivered: tuple) -> None:
-        # The attempt failed and another (stream or connection) takes over: what it did not
+        # The attempt failed (another stream or connection may take over): what it did not
         # deliver goes again, first; send() holds new messages behind it meanwhile.
         self._resend = [*undelivered, *(self._resend or ())]
-
-    def _resend_waiting(self) -> None:
-        # Bound to a new stream that takes early messages: what waits goes now, in order.
-        waiting, self._resend = self._resend, None
-        engine = self._connection.engine
-        for message in waiting or ():
-            engine.send_message(self.stream_id, message)
 
     def _not_sent(self) -> tuple:
         # What send() took while no attempt could carry it.
