@@ -56,9 +56,15 @@ def test_chromium_websockets_ride_the_pages_http2_connection(certificate, tmp_pa
             async for message in ws:
                 await ws.send(message)
 
-        config = ws2fast.Config(permessage_deflate=True, compression_threshold=0)
+        async def process_request(request):
+            flags.append((request.speculative, request.capability_announced))
+        flags = []
+
+        # (with the early-handshake options on: nothing changes for a browser, which never speculates)
+        config = ws2fast.Config(permessage_deflate=True, compression_threshold=0, early_handshake=True,
+                                announce_websocket_capability=True)
         async with ws2fast.serve(echo, "127.0.0.1", 0, ssl=server_context(*certificate), http_handler=http,
-                                 config=config) as server:
+                                 config=config, process_request=process_request) as server:
             process = await asyncio.create_subprocess_exec(
                 browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -86,6 +92,7 @@ def test_chromium_websockets_ride_the_pages_http2_connection(certificate, tmp_pa
         assert page_connections and page_connections[0][1] == "HTTP/2"
         page_connection = page_connections[0][0]
         assert len(websockets) == 2
+        assert flags == [(False, False), (False, False)]    # Chromium neither speculates nor announces
         for connection, version, headers in websockets:
             assert version == "HTTP/2" and connection is page_connection
             assert any(n == b"sec-websocket-extensions" and b"permessage-deflate" in v for n, v in headers)
