@@ -326,3 +326,25 @@ def test_capability_cache_lifetime_size_and_clear():
         cache.learn(a, "maybe")
     with pytest.raises(ValueError):
         ws2fast.connect("ws://x/", early="sometimes")
+
+
+def test_connects_sharing_a_context_get_their_own_alpn(tmp_path):
+    # One caller's SSLContext, connects over HTTP/2 and HTTP/1.1-only interleaved: each gets
+    # the protocol it asked for (ws2fast never changes the context's ALPN under a handshake).
+    cert, key = make_certificate(tmp_path)
+
+    async def main():
+        seen: list = []
+        context = client_context(cert)
+        async with _echo_server(seen, ssl=server_context(cert, key)) as server:
+            uri = f"wss://localhost:{server.port}/"
+
+            async def one(http2):
+                async with ws2fast.connect(uri, ssl=context, http2=http2) as ws:
+                    await ws.send("x")
+                    await ws.recv()
+                    return ws.http_version
+            wanted = [None, False] * 6
+            return wanted, await asyncio.gather(*(one(h) for h in wanted))
+    wanted, versions = run("asyncio", main())
+    assert versions == ["HTTP/2" if h is None else "HTTP/1.1" for h in wanted]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl as ssl_module
+import weakref
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -44,27 +45,86 @@ from .websocket import WebSocket
 __all__ = ["connect", "Client"]
 
 
-def _context(ssl: Any, alpn: list[str]) -> ssl_module.SSLContext:
-    context = ssl if isinstance(ssl, ssl_module.SSLContext) else ssl_module.create_default_context()
-    context.set_alpn_protocols(alpn)
+# TLS contexts.  Without ``ssl=``, each ALPN list gets a default context of its own, made once
+# per process and never changed (making one loads the system's CA store).  A context the
+# caller gives gets its ALPN protocols set by ws2fast: h2 and http/1.1, or http/1.1 alone (with
+# http2=False, and for the HTTP/1.1 fallback); connects sharing it take turns by ALPN list
+# (_AlpnGate), so that one never changes it under another's handshake.  What ws2fast set last
+# stays set: give another library its own context (or let it set its own ALPN).
+_default_contexts: dict[tuple[str, ...], ssl_module.SSLContext] = {}
+
+
+def _default_context(alpn: tuple[str, ...]) -> ssl_module.SSLContext:
+    context = _default_contexts.get(alpn)
+    if context is None:
+        context = _default_contexts[alpn] = ssl_module.create_default_context()
+        context.set_alpn_protocols(list(alpn))
     return context
+
+
+class _AlpnGate:
+    """The connects in progress on one caller's context: all with the same ALPN list."""
+
+    def __init__(self) -> None:
+        self.alpn: tuple[str, ...] | None = None
+        self.users = 0
+        self.waiters: list[asyncio.Future[None]] = []
+
+    async def enter(self, context: ssl_module.SSLContext, alpn: tuple[str, ...]) -> None:
+        while self.users and self.alpn != alpn:
+            waiter = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            await waiter
+        if self.alpn != alpn:
+            context.set_alpn_protocols(list(alpn))
+            self.alpn = alpn
+        self.users += 1
+
+    def leave(self) -> None:
+        self.users -= 1
+        if not self.users:
+            waiters, self.waiters = self.waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.get_loop().call_soon_threadsafe(_wake, waiter)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+_gates: weakref.WeakKeyDictionary[ssl_module.SSLContext, _AlpnGate] = weakref.WeakKeyDictionary()
 
 
 async def _open_connection(host: str, port: int, *, secure: bool, ssl: Any, http2: bool | None,
                            config: Config | None, max_queue: int, owner: Any = None,
                            alpn: list[str] | None = None, server_hostname: str | None = None) -> Connection:
     loop = asyncio.get_running_loop()
-    kwargs: dict[str, Any] = {}
-    if secure:
-        kwargs["ssl"] = _context(ssl, alpn or ["h2", "http/1.1"])
-        kwargs["server_hostname"] = server_hostname or host
+
     def factory() -> Connection:
         return Connection(client_side=True, config=config, owner=owner, max_queue=max_queue,
                           http2=None if secure else bool(http2))
 
-    if not secure and native_transport_applies(loop, config, None):
-        return await open_native_connection(factory, host, port)
-    _, conn = await loop.create_connection(factory, host, port, **kwargs)
+    if not secure:
+        if native_transport_applies(loop, config, None):
+            return await open_native_connection(factory, host, port)
+        _, conn = await loop.create_connection(factory, host, port)
+        return conn
+    protocols = tuple(alpn or ("h2", "http/1.1"))
+    hostname = server_hostname or host
+    if not isinstance(ssl, ssl_module.SSLContext):
+        _, conn = await loop.create_connection(factory, host, port, ssl=_default_context(protocols),
+                                               server_hostname=hostname)
+        return conn
+    gate = _gates.get(ssl)
+    if gate is None:
+        gate = _gates[ssl] = _AlpnGate()
+    await gate.enter(ssl, protocols)
+    try:                                    # (the handshake is over when this returns)
+        _, conn = await loop.create_connection(factory, host, port, ssl=ssl, server_hostname=hostname)
+    finally:
+        gate.leave()
     return conn
 
 
@@ -95,6 +155,12 @@ class connect:
     decides, wss only), True (``ws://``: HTTP/2 by prior knowledge) or False (HTTP/1.1 only).
     ``listener``: a :class:`WebSocketListener` subclass to get callbacks instead of ``recv``.
     ``early``: False (strict RFC 8441), True or "auto" (see the module's docstring).
+
+    A given ``SSLContext`` gets its ALPN protocols set: h2 and http/1.1, or http/1.1 alone with
+    ``http2=False`` and for the HTTP/1.1 fallback.  Connects sharing it wait for each other
+    rather than change it under one another's handshake; what was set last stays set, so give
+    another library a context of its own.  Without ``ssl``, ws2fast uses default contexts of
+    its own (certificates verified), made once per process.
     """
 
     def __init__(self, uri: str, *, ssl: Any = None, subprotocols: Iterable[str] = (),
