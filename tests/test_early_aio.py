@@ -348,3 +348,17 @@ def test_connects_sharing_a_context_get_their_own_alpn(tmp_path):
             return wanted, await asyncio.gather(*(one(h) for h in wanted))
     wanted, versions = run("asyncio", main())
     assert versions == ["HTTP/2" if h is None else "HTTP/1.1" for h in wanted]
+
+
+def test_close_nowait_before_the_answer_closes_once_open():
+    async def main():
+        seen: list = []
+        async with _echo_server(seen) as server:
+            ws = await ws2fast.connect(f"ws://127.0.0.1:{server.port}/", http2=True, early=True)
+            await ws.send("before close")
+            ws.close_nowait(4000, "bye")
+            await asyncio.wait_for(ws.wait_closed(), 5)
+            await asyncio.sleep(0.1)
+            return seen, ws.close_code
+    seen, code = run("asyncio", main())
+    assert seen == ["before close"] and code == 4000          # (the server echoed our code)

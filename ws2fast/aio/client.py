@@ -425,6 +425,7 @@ class Client:
 
 
 _EARLY_REFUSALS = (0, 400, 500, 501)      # (0: a reset or GOAWAY, no status)
+_settling: set[asyncio.Task[None]] = set()
 
 
 def _sent_early(conn: Connection, ws: WebSocket) -> tuple:
@@ -464,6 +465,8 @@ class _Settle:
 
     def start(self, conn: Connection, future: asyncio.Future[Any]) -> None:
         self.task = asyncio.ensure_future(self._run(conn, future))
+        _settling.add(self.task)                # (held until done: the loop keeps only weak ones)
+        self.task.add_done_callback(_settling.discard)
 
     async def _run(self, conn: Connection, future: asyncio.Future[Any]) -> None:
         ws = self.ws

@@ -431,6 +431,12 @@ class WebSocket(WebSocketCore):
         closing or closed already."""
         if not self._closed.done() and not self._close_started:
             self._close_started = True
+            if self._opening is not None and not self._opening.done():
+                # (early: the close handshake starts once the WebSocket is open, if it opens)
+                self._opening.add_done_callback(
+                    lambda opening: None if opening.cancelled() or opening.exception() is not None
+                    else self._connection.close_websocket(self, code, reason))
+                return
             self._connection.close_websocket(self, code, reason)
 
     async def wait_closed(self) -> None:
