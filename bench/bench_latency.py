@@ -7,8 +7,8 @@ direction by 20 ms (a 40 ms round trip, ``bench/delay_proxy.py``):
 - on an existing ``Client`` connection, from ``client.websocket()`` to its first echo:
   strict and early.
 
-The servers (ws2fast's and websockets', each an echo) run in a thread with their own event loop;
-the proxies in front of them too.  ``extra_info["round_trips"]`` is the median time over the
+The servers (ws2fast's and websockets', each an echo) and the proxies in front of them run in
+a process of their own.  ``extra_info["round_trips"]`` is the median time over the
 round trip.  ``python -m bench.bench_latency`` prints the table the README shows.
 
 Run: ``python -m pytest bench/bench_latency.py --benchmark-enable``.
@@ -17,10 +17,11 @@ Run: ``python -m pytest bench/bench_latency.py --benchmark-enable``.
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -43,45 +44,47 @@ MESSAGE = "x" * 64
 
 
 class Servers:
-    """ws2fast's and websockets' TLS echo servers behind delay proxies, in a thread of their own."""
+    """ws2fast's and websockets' TLS echo servers behind delay proxies, in a process of their own
+    (``python -m bench.bench_latency serve DIR``), so that the client's work does not delay
+    theirs (one interpreter would share one GIL)."""
 
     def __init__(self, directory: Path) -> None:
         self.cert, self.key = make_certificate(directory)
-        self.loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._stop: asyncio.Future[None] | None = None
-        self.ports: dict[str, int] = {}
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        if not self._ready.wait(30):
+        self.process = subprocess.Popen([sys.executable, "-m", "bench.bench_latency", "serve", str(directory)],
+                                        cwd=Path(__file__).resolve().parents[1], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait(10)
             raise RuntimeError("the benchmark servers did not start")
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_until_complete(self._main())
-        finally:
-            self.loop.close()
-
-    async def _main(self) -> None:
-        async def echo(ws: Any) -> None:
-            async for message in ws:
-                await ws.send(message)
-
-        self._stop = self.loop.create_future()
-        async with ws2fast.serve(echo, "127.0.0.1", 0, ssl=server_context(self.cert, self.key)) as ours, \
-                websockets_serve(echo, "127.0.0.1", 0, ssl=server_context(self.cert, self.key),
-                                 compression=None) as theirs, \
-                DelayProxy(ours.port, DELAY) as ours_proxy, \
-                DelayProxy(theirs.sockets[0].getsockname()[1], DELAY) as theirs_proxy:
-            self.ports = {"ws2fast": ours_proxy.port, "websockets": theirs_proxy.port}
-            self._ready.set()
-            await self._stop
+        self.ports: dict[str, int] = json.loads(line)
 
     def close(self) -> None:
-        assert self._stop is not None
-        self.loop.call_soon_threadsafe(self._stop.set_result, None)
-        self.thread.join(30)
+        assert self.process.stdin is not None
+        self.process.stdin.close()                  # (the server process ends on EOF)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+async def serve(directory: Path) -> None:
+    """The server process: both servers and their proxies, until stdin ends."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+
+    async def echo(ws: Any) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    loop = asyncio.get_running_loop()
+    async with ws2fast.serve(echo, "127.0.0.1", 0, ssl=server_context(cert, key)) as ours, \
+            websockets_serve(echo, "127.0.0.1", 0, ssl=server_context(cert, key), compression=None) as theirs, \
+            DelayProxy(ours.port, DELAY) as ours_proxy, \
+            DelayProxy(theirs.sockets[0].getsockname()[1], DELAY) as theirs_proxy:
+        print(json.dumps({"ws2fast": ours_proxy.port, "websockets": theirs_proxy.port}), flush=True)
+        await loop.run_in_executor(None, sys.stdin.read)
 
 
 async def first_echo_new(servers: Servers, impl: str) -> float:
@@ -196,4 +199,7 @@ def table(rounds: int = ROUNDS) -> list[str]:
 
 
 if __name__ == "__main__":
-    print("\n".join(table(int(sys.argv[1]) if len(sys.argv) > 1 else ROUNDS)))
+    if sys.argv[1:2] == ["serve"]:
+        asyncio.run(serve(Path(sys.argv[2])))
+    else:
+        print("\n".join(table(int(sys.argv[1]) if len(sys.argv) > 1 else ROUNDS)))
