@@ -68,6 +68,8 @@ class Servers:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 async def serve(directory: Path) -> None:
