@@ -362,3 +362,50 @@ def test_close_nowait_before_the_answer_closes_once_open():
             return seen, ws.close_code
     seen, code = run("asyncio", main())
     assert seen == ["before close"] and code == 4000          # (the server echoed our code)
+
+
+def test_unannounced_status_over_asyncio():
+    async def main():
+        seen: list = []
+        requests: list = []
+        config = Config(unannounced_websocket_status=501)
+        async with _echo_server(seen, requests, config=config) as server:
+            uri = f"ws://127.0.0.1:{server.port}/"
+            with pytest.raises(HandshakeFailed) as strict:
+                await ws2fast.connect(uri, http2=True)          # does not announce: 501
+            async with ws2fast.connect(uri, http2=True, early=True) as ws:     # announces
+                await ws.send("in")
+                answer = await ws.recv()
+            return strict.value.status, answer, [r.capability_announced for r in requests]
+    status, answer, announced = run("asyncio", main())
+    assert (status, answer, announced) == (501, "in", [True])   # the handler saw only the second
+
+
+def test_early_send_waits_beyond_the_65535_octets_a_client_may_assume():
+    async def main():
+        received = bytearray()
+
+        async def mute(reader, writer):                         # reads, never answers
+            try:
+                while data := await reader.read(65536):
+                    received.extend(data)
+            finally:
+                writer.close()
+        server = await asyncio.start_server(mute, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            ws = await ws2fast.connect(f"ws://127.0.0.1:{port}/", http2=True, early=True, open_timeout=3)
+            await ws.send(b"a" * 60000)                         # within the window: at once
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(ws.send(b"b" * 60000), 0.5)   # past it: waits
+            await asyncio.sleep(0.1)
+            waiting = ws.buffered_amount
+            with pytest.raises(HandshakeFailed) as info:
+                await ws.recv()
+            return len(received), waiting, info.value.unconfirmed
+        finally:
+            server.close()
+    received, waiting, unconfirmed = run("asyncio", main())
+    assert received < 65535 + 1024                          # the window, the preface, headers
+    assert waiting > 50000
+    assert unconfirmed == (b"a" * 60000, b"b" * 60000)
