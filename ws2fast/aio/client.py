@@ -462,8 +462,11 @@ class _Settle:
         self.reopen_h2: Any = None          # () -> awaitable new HTTP/2 Connection, or None
         self.handshake: dict[str, Any] = {}
         self.task: asyncio.Task[None] | None = None
+        self.speculative = False
 
     def start(self, conn: Connection, future: asyncio.Future[Any]) -> None:
+        # (speculative: sent before the server's SETTINGS, which only that teaches the cache)
+        self.speculative = conn.engine.websockets_allowed is None
         self.task = asyncio.ensure_future(self._run(conn, future))
         _settling.add(self.task)                # (held until done: the loop keeps only weak ones)
         self.task.add_done_callback(_settling.discard)
@@ -505,8 +508,10 @@ class _Settle:
                 raise HandshakeFailed(f"the connection was lost before the server answered ({exc})",
                                       unconfirmed=_sent_early(conn, ws) + ws._not_sent()) from None
             if not isinstance(answer, ev.WebSocketRejected):
-                if getattr(conn.engine, "multiplexed", False):
-                    capability_cache.learn(self.origin, EARLY if not retried else STRICT)
+                if retried:
+                    capability_cache.learn(self.origin, STRICT if conn.engine.multiplexed else NONE)
+                elif self.speculative:
+                    capability_cache.learn(self.origin, EARLY)
                 return
             engine = conn.engine
             # Refused for going early, not by the application: once more, strictly.  Seen: a
