@@ -42,7 +42,7 @@ def _echo_server(seen: list, requests: list | None = None, config: Config | None
     return ws2fast.serve(echo, "127.0.0.1", 0, process_request=process_request, config=config, **kwargs)
 
 
-def test_early_messages_are_echoed_once_and_the_server_sees_the_speculation():
+def test_early_messages_are_echoed_once_and_the_server_sees_the_speculation(loop_kind):
     async def main():
         seen: list = []
         requests: list = []
@@ -54,7 +54,7 @@ def test_early_messages_are_echoed_once_and_the_server_sees_the_speculation():
             got = [await ws.recv() for _ in range(5)]
             await ws.close()
             return got, seen, requests, ws.http_version
-    got, seen, requests, version = run("asyncio", main())
+    got, seen, requests, version = run(loop_kind, main())
     assert got == seen == [f"m{i}" for i in range(5)]
     assert version == "HTTP/2"
     assert [(r.speculative, r.capability_announced) for r in requests] == [(True, True)]
