@@ -51,6 +51,8 @@ def test_early_messages_are_echoed_once_and_the_server_sees_the_speculation(loop
             assert repr(ws).endswith("opening>")
             for i in range(5):
                 await ws.send(f"m{i}")                   # before the 2xx
+            await ws.wait_open()
+            assert repr(ws).endswith(" open>")
             got = [await ws.recv() for _ in range(5)]
             await ws.close()
             return got, seen, requests, ws.http_version
@@ -97,6 +99,8 @@ def test_refusal_raises_handshake_failed_with_exactly_the_undelivered_messages()
                 await ws.recv()
             with pytest.raises(HandshakeFailed):
                 await ws.send("after")
+            with pytest.raises(HandshakeFailed):
+                await ws.wait_open()
             await ws.close()                              # nothing to close: no error
             return info.value, sent, seen
     exc, sent, seen = run("asyncio", main())

@@ -439,6 +439,13 @@ class WebSocket(WebSocketCore):
                 return
             self._connection.close_websocket(self, code, reason)
 
+    async def wait_open(self) -> None:
+        """Wait until the WebSocket is open: with ``connect(early=True)``, until the server
+        accepted it (raises :class:`~ws2fast.exceptions.HandshakeFailed` if it did not; what
+        ``recv()`` does first); otherwise it is open already."""
+        if self._opening is not None:
+            await self._handshake()
+
     async def wait_closed(self) -> None:
         """Wait until the WebSocket is closed."""
         await asyncio.shield(self._closed)
