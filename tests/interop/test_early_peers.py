@@ -106,6 +106,21 @@ async def _counting_echo_server():
     return server, seen
 
 
+async def _through_proxy(command, what: str) -> tuple[tuple, list]:
+    """Our counting HTTP/1.1 echo server behind a proxy (``command(front_port, backend_port)``
+    is its command line): the early exchange through it, and what the backend's handlers got."""
+    serving, seen = await _counting_echo_server()
+    async with serving as server:
+        front = _free_port()
+        process = subprocess.Popen(command(front, server.port), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            await asyncio.to_thread(_wait_port, front, process, what)
+            result = await _early_exchange(f"ws://127.0.0.1:{front}/", http2=True)
+        finally:
+            _stop(process)
+    return result, seen
+
+
 # -- hypercorn (h2 + wsproto) ----------------------------------------------------------------------
 
 def test_hypercorn():
@@ -195,22 +210,12 @@ backend ours
 def test_haproxy_in_front_of_an_http11_server(workaround, tmp_path):
     binary = _binary("haproxy", "haproxy")
 
-    async def main():
-        serving, seen = await _counting_echo_server()
-        async with serving as server:
-            front = _free_port()
-            config = _haproxy_config(tmp_path, front, server.port, workaround)
-            check = subprocess.run([binary, "-c", "-f", str(config)], capture_output=True, text=True, timeout=30)
-            assert check.returncode == 0, check.stdout + check.stderr
-            process = subprocess.Popen([binary, "-db", "-f", str(config)], stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT)
-            try:
-                await asyncio.to_thread(_wait_port, front, process, "HAProxy")
-                result = await _early_exchange(f"ws://127.0.0.1:{front}/", http2=True)
-            finally:
-                _stop(process)
-        return result, seen
-    (version, stream, echoes, learnt), seen = run("asyncio", main(), timeout=60)
+    def command(front: int, backend: int) -> list[str]:
+        config = _haproxy_config(tmp_path, front, backend, workaround)
+        check = subprocess.run([binary, "-c", "-f", str(config)], capture_output=True, text=True, timeout=30)
+        assert check.returncode == 0, check.stdout + check.stderr
+        return [binary, "-db", "-f", str(config)]
+    (version, stream, echoes, learnt), seen = run("asyncio", _through_proxy(command, "HAProxy"), timeout=60)
     _assert_echoed_once(echoes)
     assert seen == [*MESSAGES, "marker"]                 # the backend's handler: each message once
     # HAProxy 2.6 takes the speculative CONNECT even when it does not advertise the setting, but
@@ -227,22 +232,11 @@ def test_haproxy_in_front_of_an_http11_server(workaround, tmp_path):
 def test_nghttpx_in_front_of_an_http11_server(tmp_path):
     binary = _binary("nghttpx", "nghttp2-proxy")
 
-    async def main():
-        serving, seen = await _counting_echo_server()
-        async with serving as server:
-            front = _free_port()
-            process = subprocess.Popen(
-                [binary, f"--frontend=127.0.0.1,{front};no-tls", f"--backend=127.0.0.1,{server.port}",
-                 "--workers=1", "--conf=/dev/null", "--no-ocsp", f"--pid-file={tmp_path / 'nghttpx.pid'}",
-                 "--accesslog-file=/dev/null", f"--errorlog-file={tmp_path / 'error.log'}"],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            try:
-                await asyncio.to_thread(_wait_port, front, process, "nghttpx")
-                result = await _early_exchange(f"ws://127.0.0.1:{front}/", http2=True)
-            finally:
-                _stop(process)
-        return result, seen
-    (version, stream, echoes, learnt), seen = run("asyncio", main(), timeout=60)
+    def command(front: int, backend: int) -> list[str]:
+        return [binary, f"--frontend=127.0.0.1,{front};no-tls", f"--backend=127.0.0.1,{backend}",
+                "--workers=1", "--conf=/dev/null", "--no-ocsp", f"--pid-file={tmp_path / 'nghttpx.pid'}",
+                "--accesslog-file=/dev/null", f"--errorlog-file={tmp_path / 'error.log'}"]
+    (version, stream, echoes, learnt), seen = run("asyncio", _through_proxy(command, "nghttpx"), timeout=60)
     _assert_echoed_once(echoes)
     assert seen == [*MESSAGES, "marker"]
     assert (version, stream, learnt) == PATHS[("nghttpx", False)]

@@ -463,6 +463,7 @@ class _Settle:
         self.handshake: dict[str, Any] = {}
         self.task: asyncio.Task[None] | None = None
         self.speculative = False
+        self.conn: Connection
 
     def start(self, conn: Connection, future: asyncio.Future[Any]) -> None:
         # (speculative: sent before the server's SETTINGS, which only that teaches the cache)
@@ -473,44 +474,48 @@ class _Settle:
 
     async def _run(self, conn: Connection, future: asyncio.Future[Any]) -> None:
         ws = self.ws
-        state: dict[str, Any] = {"conn": conn}
+        self.conn = conn                        # the connection of the attempt in progress
         try:
-            await asyncio.wait_for(self._attempts(state, future), self.timeout)
+            await asyncio.wait_for(self._attempts(future), self.timeout)
         except HandshakeFailed as exc:
-            self._fail(state, exc)
+            self._fail(exc)
         except asyncio.TimeoutError:
-            unconfirmed = _sent_early(state["conn"], ws) + ws._not_sent()
-            self._fail(state, HandshakeFailed(f"no answer to the WebSocket handshake within {self.timeout:g} s "
-                                              "(open_timeout)", unconfirmed=unconfirmed))
+            unconfirmed = _sent_early(self.conn, ws) + ws._not_sent()
+            self._fail(HandshakeFailed(f"no answer to the WebSocket handshake within {self.timeout:g} s "
+                                       "(open_timeout)", unconfirmed=unconfirmed))
         except asyncio.CancelledError:
-            self._fail(state, HandshakeFailed("the handshake was cancelled", unconfirmed=ws._not_sent()))
+            self._fail(HandshakeFailed("the handshake was cancelled", unconfirmed=ws._not_sent()))
             raise
         except Exception as exc:                         # (a bug, or the transport failed)
-            self._fail(state, HandshakeFailed(f"the handshake failed: {exc!r}", unconfirmed=ws._not_sent()))
+            self._fail(HandshakeFailed(f"the handshake failed: {exc!r}", unconfirmed=ws._not_sent()))
 
-    def _fail(self, state: dict[str, Any], exc: HandshakeFailed) -> None:
-        ws = self.ws
-        conn = state["conn"]
-        ws._opening_failed(exc)
+    def _fail(self, exc: HandshakeFailed) -> None:
+        conn = self.conn
+        self.ws._opening_failed(exc)
         if conn.engine is not None and conn.engine.multiplexed:
-            conn.abort_websocket(ws)            # (a stream still waiting: reset, CANCEL)
+            conn.abort_websocket(self.ws)       # (a stream still waiting: reset, CANCEL)
         if self.owns_connection:
             conn.close_transport()
 
-    async def _attempts(self, state: dict[str, Any], future: asyncio.Future[Any]) -> None:
+    async def _move(self, reopen: Any) -> Connection:
+        # The next attempt goes on a new connection; connect()'s old one ends (a Client's stays).
+        old, self.conn = self.conn, await reopen()
+        if self.owns_connection:
+            old.close_transport()
+        return self.conn
+
+    async def _attempts(self, future: asyncio.Future[Any]) -> None:
         ws = self.ws
         retried = False
         while True:
-            conn: Connection = state["conn"]
+            conn = self.conn
             try:
                 answer = await future
             except ConnectionLost as exc:
                 raise HandshakeFailed(f"the connection was lost before the server answered ({exc})",
                                       unconfirmed=_sent_early(conn, ws) + ws._not_sent()) from None
             if not isinstance(answer, ev.WebSocketRejected):
-                if retried:
-                    capability_cache.learn(self.origin, STRICT if conn.engine.multiplexed else NONE)
-                elif self.speculative:
+                if self.speculative and not retried:
                     capability_cache.learn(self.origin, EARLY)
                 return
             engine = conn.engine
@@ -523,8 +528,7 @@ class _Settle:
             if not (went_early and answer.status in _EARLY_REFUSALS) or retried:
                 raise await conn.refusal(answer, undelivered=tuple(answer.undelivered) + ws._not_sent())
             retried = True
-            undelivered = tuple(answer.undelivered)
-            ws._early_attempt(undelivered)
+            ws._early_attempt(tuple(answer.undelivered))
             if engine.websockets_allowed is None:
                 # (refused before its SETTINGS: wait for them to know what it supports)
                 with contextlib.suppress(Exception):
@@ -534,23 +538,16 @@ class _Settle:
                 if not (engine.can_open_stream and not conn.closed.done()):
                     if self.reopen_h2 is None:
                         raise await conn.refusal(answer, undelivered=ws._not_sent())
-                    old, conn = conn, await self.reopen_h2()
-                    state["conn"] = conn
-                    if self.owns_connection:
-                        old.close_transport()
+                    conn = await self._move(self.reopen_h2)
                     if conn.http_version == "HTTP/2":
                         await conn.settings_received
-                # Strictly: the messages wait for the answer this time (_accepted sends them).
-                future = conn.start_websocket(ws=ws, owns_connection=self.owns_connection, **self.handshake)
-                continue
-            capability_cache.learn(self.origin, NONE)
-            if self.reopen_h1 is None:
-                raise HandshakeFailed("the server does not allow WebSockets over HTTP/2 "
-                                      "(no SETTINGS_ENABLE_CONNECT_PROTOCOL)", undelivered=ws._not_sent())
-            # HTTP/1.1 on a new connection: the early messages go again once it is open.
-            old, conn = conn, await self.reopen_h1()
-            state["conn"] = conn
-            old.close_transport()
+            else:
+                capability_cache.learn(self.origin, NONE)
+                if self.reopen_h1 is None:
+                    raise HandshakeFailed("the server does not allow WebSockets over HTTP/2 "
+                                          "(no SETTINGS_ENABLE_CONNECT_PROTOCOL)", undelivered=ws._not_sent())
+                conn = await self._move(self.reopen_h1)         # HTTP/1.1 on a new connection
+            # Strictly: the messages wait for the answer this time (_accepted sends them).
             future = conn.start_websocket(ws=ws, owns_connection=self.owns_connection, **self.handshake)
 
 

@@ -155,7 +155,7 @@ class WebSocket(WebSocketCore):
                   extensions: tuple[str, ...], listener: WebSocketListener | None) -> None:
         # An early WebSocket's handshake succeeded (maybe on another stream or connection than
         # the first attempt's, after a fallback): what the answer agreed, then what waited.
-        self._connection, self.stream_id = connection, stream_id
+        self._bind(connection, stream_id)
         self.headers, self.subprotocol, self.extensions = headers, subprotocol, extensions
         if listener is not None:
             self._listener = listener
