@@ -183,3 +183,29 @@ def test_the_asyncio_modules_touch_no_private_name_of_another_object():
                 if isinstance(owner, ast.Call):            # super()._x
                     continue
                 assert node.attr in contract, f"{path.name}:{node.lineno}: .{node.attr}"
+
+
+def test_the_asgi_drivers_touch_private_names_only_through_their_protocols():
+    # ws2fast/_asgi.py drives the asyncio layer's WebSocket and Connection through the compiled
+    # queue and send path: every private name it (and the uvicorn class) uses of another
+    # object is declared in a typing.Protocol of _asgi.py, which mypy checks against the class.
+    asgi = ROOT / "ws2fast" / "_asgi.py"
+    contract = set()
+    for node in ast.walk(ast.parse(asgi.read_text())):
+        if isinstance(node, ast.ClassDef) and any(getattr(b, "id", "") == "Protocol" for b in node.bases):
+            for f in node.body:
+                if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    contract.add(f.name)
+                elif isinstance(f, ast.AnnAssign) and isinstance(f.target, ast.Name):
+                    contract.add(f.target.id)
+    assert {"_take", "_messages", "_send_ready", "_lost"} <= contract
+    used = set()
+    for path in (asgi, ROOT / "ws2fast" / "uvicorn.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                owner = node.value
+                if isinstance(owner, ast.Name) and owner.id in ("self", "cls") or isinstance(owner, ast.Call):
+                    continue
+                assert node.attr in contract, f"{path.name}:{node.lineno}: .{node.attr}"
+                used.add(node.attr)
+    assert used, "the drivers use the compiled queue"

@@ -217,6 +217,8 @@ class H1Connection(H1Core):
             problem = "a WebSocket handshake needs HTTP/1.1"
         elif b"upgrade" not in _tokens(headers, b"connection"):
             problem = "Connection: Upgrade is missing"
+        elif key is None and not any(n == b"sec-websocket-key" for n, _ in headers):
+            problem = "missing Sec-WebSocket-Key header"
         elif key is None or len(_b64(key)) != 16:
             problem = "Sec-WebSocket-Key must be one base64 value of 16 bytes"
         version = _one(headers, b"sec-websocket-version")
@@ -502,7 +504,21 @@ def _b64(value: bytes) -> bytes:
 
 
 def _h1_headers(headers: Iterable[tuple[bytes | str, bytes | str]]) -> list[tuple[bytes, bytes]]:
-    return [(n, v) for n, v in encode_headers(headers)] if headers else []
+    # The caller's fields, checked; ``connection: close`` is the one connection-specific field
+    # a caller may give over HTTP/1.1: the connection ends after this message (RFC 9112 §9.6).
+    if not headers:
+        return []
+    headers = list(headers)
+    close = [(n, v) for n, v in headers if _lower(n) == b"connection" and _lower(v).strip() == b"close"]
+    if not close:
+        return encode_headers(headers)
+    out = encode_headers([field for field in headers if field not in close])
+    out.append((b"connection", b"close"))
+    return out
+
+
+def _lower(text: bytes | str) -> bytes:
+    return (text.encode("latin-1") if isinstance(text, str) else bytes(text)).lower()
 
 
 if TYPE_CHECKING:
