@@ -13,6 +13,10 @@ import logging as _logging
 
 _aio_logger = _logging.getLogger("ws2fast")
 
+# WebSocketCore._send_soon: how much may wait for the loop turn's single write
+cdef enum:
+    _FLUSH_AT = 65536
+
 
 cdef class WebSocketCore:
     """The compiled half of :class:`ws2fast.aio.WebSocket` (which subclasses it).
@@ -49,6 +53,28 @@ cdef class WebSocketCore:
         cdef ProtocolCore c = self._connection
         self._frame(message)
         c.flush()
+        if c._paused_writing or c._lost:
+            return False
+        return c.engine._outgoing_buffered(self.stream_id) == 0
+
+    def _send_soon(self, message):
+        """Frame ``message`` (str or bytes-like); it is written with what else this loop turn
+        sends: at the end of the batch being read, when the caller's receive would wait
+        (:attr:`ProtocolCore._unflushed` says there is some), on the next loop turn, or at once
+        once 64 KiB wait.  True when the caller need not wait; False while the transport asked
+        us to stop writing or flow control holds what was sent."""
+        cdef ProtocolCore c = self._connection
+        cdef Py_ssize_t n
+        self._frame(message)
+        try:
+            n = len(message)
+        except TypeError:
+            n = _FLUSH_AT
+        c._unflushed += n
+        if c._unflushed >= _FLUSH_AT:
+            c.flush()
+        else:
+            c.schedule_flush()
         if c._paused_writing or c._lost:
             return False
         return c.engine._outgoing_buffered(self.stream_id) == 0
@@ -108,6 +134,7 @@ cdef class ProtocolCore:
     cdef public Py_ssize_t _queued      # messages delivered to WebSockets, not yet taken
     cdef public Py_ssize_t _max_queued  # Config.max_queued_messages
     cdef public Py_ssize_t max_queue    # HTTP/1.1: messages one WebSocket may hold
+    cdef public Py_ssize_t _unflushed   # octets framed by WebSocketCore._send_soon, not written yet
     cdef bint _other_events             # an event that is not a message came (see _send_moved)
     cdef uint64_t _progress_seen        # the engine's _progress() when senders were last woken
 
@@ -222,8 +249,8 @@ cdef class ProtocolCore:
         if ws._counted:
             self._queued -= 1
         engine._ack(ws.stream_id, _wire_size(event))
-        if engine._has_output():
-            self.flush()
+        if engine._has_output() and not self._unflushed:
+            self.flush()        # (with messages framed by _send_soon, their write carries it)
         # Over a multiplexed connection only the connection's queue holds reading back; over
         # HTTP/1.1 also the one WebSocket's (max_queue).
         if self._reading_paused and self._queued <= self._max_queued // 2 \
@@ -238,6 +265,7 @@ cdef class ProtocolCore:
         cdef bytes data
         if engine is None or self.transport is None or self._lost or self._discarding:
             return None
+        self._unflushed = 0
         data = engine._take_all()
         if data:
             self.transport.write(data)

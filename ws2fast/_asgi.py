@@ -62,7 +62,7 @@ class _Queue(Protocol):
     def _take(self) -> Any: ...
     async def _wait(self) -> None: ...
     def _wake(self) -> None: ...
-    def _send_ready(self, message: Any) -> bool: ...
+    def _send_soon(self, message: Any) -> bool: ...
     async def _drain(self) -> None: ...
 
 
@@ -72,6 +72,7 @@ class _Transport(Protocol):
 
     _paused_writing: bool
     _lost: bool
+    _unflushed: int
 
 
 class _Drop:
@@ -175,6 +176,8 @@ class ASGIWebSocket:
                         self._events.append({"type": "websocket.disconnect", "code": code,
                                              "reason": ws.close_reason})
                     continue
+                if self.conn._unflushed:
+                    self.conn.flush()               # what this turn sent goes out in one write
                 await ws._wait()
             else:
                 self._waiter = waiter = self.conn.loop.create_future()
@@ -210,7 +213,7 @@ class ASGIWebSocket:
                 data = text
             elif text is not None:
                 raise TypeError("websocket.send takes exactly one of 'bytes' and 'text', got both")
-            if not ws._send_ready(data):                # compiled: frame and write
+            if not ws._send_soon(data):                 # compiled: frame; written this loop turn
                 try:
                     await ws._drain()
                 except ConnectionClosed:

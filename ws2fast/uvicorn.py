@@ -162,6 +162,7 @@ class WebSocketProtocol(Connection):
 
     def _close(self) -> None:
         if self.transport is not None and not self._lost:
+            self.flush()                    # (what the application sent this loop turn)
             self.transport.close()
 
     def _cancel_close_timer(self) -> None:
