@@ -44,20 +44,19 @@ class Uvicorn:
     """``uvicorn`` serving the Starlette echo with one ``--ws``, pinned, on its own socket."""
 
     def __init__(self, ws: str, pinned: bool = True) -> None:
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(4096)
-        self.port = self.listener.getsockname()[1]
+        # (--host/--port, not --fd: uvicorn wraps an --fd socket as AF_UNIX, so its loop leaves
+        # Nagle on for the connections, which would stall uvicorn's own implementations)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
         command = [sys.executable, "-m", "uvicorn", "tests.interop.uvicorn_apps:starlette_app", "--ws", WS[ws],
-                   "--http", "httptools", "--loop", "uvloop", "--fd", str(self.listener.fileno()),
+                   "--http", "httptools", "--loop", "uvloop", "--host", "127.0.0.1", "--port", str(self.port),
                    "--lifespan", "off", "--log-level", "warning", "--no-access-log", "--ws-ping-interval", "0",
                    "--backlog", "4096"]
         taskset = shutil.which("taskset")
         if pinned and taskset:
             command = [taskset, "-c", ",".join(map(str, CPU)), *command]
-        self.proc = subprocess.Popen(command, cwd=ROOT, pass_fds=[self.listener.fileno()],
-                                     env={**os.environ, "PYTHONPATH": str(ROOT)})
-        self.listener.close()
+        self.proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
         _wait_ready(self.port, self.proc)
 
     def rss(self) -> int:

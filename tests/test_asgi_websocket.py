@@ -268,3 +268,34 @@ def test_shutdown_closes_open_websockets_with_1012():
         assert s.transport.closed
     asyncio.run(main())
     assert got == [{"type": "websocket.disconnect", "code": 1012}]
+
+
+def test_nagle_is_off_even_on_a_socket_uvicorn_took_with_fd():
+    # uvicorn --fd wraps the listening socket as AF_UNIX, so the loop leaves Nagle on for its
+    # TCP connections; the protocol turns it off (the last frames of a burst would otherwise
+    # wait for the peer's delayed ACK).  On a real UNIX socket it does nothing, and no harm.
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    accepted, _ = listener.accept()
+    as_uvicorn_sees_it = socket.fromfd(accepted.fileno(), socket.AF_UNIX, socket.SOCK_STREAM)
+    unix_a, unix_b = socket.socketpair()
+    try:
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        for sock in (as_uvicorn_sees_it, unix_a):
+            transport = Transport()
+            transport.get_extra_info = lambda name, default=None, sock=sock: sock if name == "socket" else default
+
+            async def app(scope, receive, send):
+                pass
+
+            async def main(transport=transport):
+                config = Config(app=app, lifespan="off", ws_ping_interval=None)
+                config.load()
+                WebSocketProtocol(config=config, server_state=ServerState(), app_state={}).connection_made(transport)
+            asyncio.run(main())
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        for sock in (listener, client, accepted, as_uvicorn_sees_it, unix_a, unix_b):
+            sock.close()

@@ -324,3 +324,25 @@ def test_a_refused_response_writes_nothing_and_the_request_still_waits():
         assert ours.data_to_send() == b"" and ours.response_pending(0)
     ours.send_response(0, 200, [], b"fine")
     assert ours.data_to_send().endswith(b"\r\n\r\nfine") and not ours.response_pending(0)
+
+
+@pytest.mark.parametrize("value", [b"close", "Close", b" close "])
+def test_connection_close_is_the_one_connection_field_a_response_may_carry(value):
+    # The connection ends after that response (RFC 9112 §9.6): for plain responses and refusals.
+    ours = H1Connection(client_side=False)
+    ours.receive_data(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    ours.send_response(0, 200, [(b"connection", value)], b"bye")
+    response, data, end = _h11_client_reading(b"GET", ours.data_to_send())
+    assert (b"connection", b"close") in response.headers and data.data == b"bye"
+    assert isinstance(end, h11.EndOfMessage)
+    assert ours.closed
+    refused = H1Connection(client_side=False)
+    refused.receive_data(_upgrade())
+    refused.reject_websocket(0, 403, [("Connection", value)], b"no")
+    assert refused.data_to_send().startswith(b"HTTP/1.1 403 ") and refused.closed
+    for other in (b"keep-alive", b"upgrade"):
+        again = H1Connection(client_side=False)
+        again.receive_data(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        with pytest.raises(ValueError):
+            again.send_response(0, 200, [(b"connection", other)], b"")
+        assert again.response_pending(0)

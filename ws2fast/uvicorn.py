@@ -24,7 +24,9 @@ by its ``ws_protocol_cls`` fixture; ``--ws`` has taken an import string since uv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 from typing import Any
 
 from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remote_addr, is_ssl
@@ -89,6 +91,13 @@ class WebSocketProtocol(Connection):
     # -- what uvicorn's HTTP protocols and server call ------------------------------------------
 
     def connection_made(self, transport: Any) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # asyncio and uvloop disable Nagle on TCP connections, but not on those of a socket
+            # uvicorn was given with --fd (it wraps it as AF_UNIX): there the last small frames
+            # of a burst would wait for the peer's delayed ACK (40 ms).  (On a UNIX socket: no-op.)
+            with contextlib.suppress(OSError, AttributeError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.connections.add(self)
         self.server = get_local_addr(transport)
         self.client = get_remote_addr(transport)

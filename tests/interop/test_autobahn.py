@@ -1,19 +1,21 @@
 """The Autobahn|Testsuite (wstest, Python 2.7), all cases of sections 1-7, 9, 10, 12 and 13,
-four ways, on 127.0.0.1 only:
+four ways, and a fifth run against uvicorn with ws2fast's WebSocket class, on 127.0.0.1 only:
 
 1. fuzzingclient (wstest as client) -> our server over HTTP/1.1;
 2. fuzzingserver (wstest as server) <- our client over HTTP/1.1;
 3. fuzzingclient -> HAProxy -> our server over HTTP/2 (HAProxy turns the Upgrade into an RFC 8441
    extended CONNECT);
-4. our client over HTTP/2 -> HAProxy (h2c frontend) -> fuzzingserver over HTTP/1.1.
+4. our client over HTTP/2 -> HAProxy (h2c frontend) -> fuzzingserver over HTTP/1.1;
+5. fuzzingclient -> ``uvicorn --ws ws2fast.uvicorn:WebSocketProtocol`` serving a bare ASGI echo,
+   permessage-deflate on: sections 1-7, 9, 10, 12.1 and 13.1 (337 cases, under two minutes).
 
 Every case must end OK, NON-STRICT or INFORMATIONAL, and the report must hold every case of those
 sections (no exclusions).  wstest lives in a Python 2.7 virtualenv that .ci/run makes
 (``.autobahn/``, or ``$WS2FAST_WSTEST``); its fuzzingserver runs through ``wstest_loopback.py``
 so that it binds 127.0.0.1 only, and without its web UI.
 
-A run takes about a quarter of an hour here, nearly all of it wstest's own (single-threaded)
-work, so the four run two at a time (``WS2FAST_AUTOBAHN_PARALLEL``, default 2) in threads, each
+A full run takes about a quarter of an hour here, nearly all of it wstest's own (single-threaded)
+work, so the runs go two at a time (``WS2FAST_AUTOBAHN_PARALLEL``, default 2) in threads, each
 with its own event loop, started together when the first of these tests asks; each test then
 waits for its own run and checks its report.
 """
@@ -52,14 +54,14 @@ def _wstest() -> str:
     return path
 
 
-def _check_report(outdir: Path, agent: str) -> Counter:
+def _check_report(outdir: Path, agent: str, count: int = CASE_COUNT) -> Counter:
     results = json.loads((outdir / "index.json").read_text())[agent]
     behaviors = Counter(case["behavior"] for case in results.values())
     bad = {k: v["behavior"] for k, v in results.items() if v["behavior"] not in ACCEPTED}
     bad_close = {k: v["behaviorClose"] for k, v in results.items() if v["behaviorClose"] not in ACCEPTED}
     assert not bad, f"cases not passed: {sorted(bad.items())[:20]}"
     assert not bad_close, f"closing behaviour not passed: {sorted(bad_close.items())[:20]}"
-    assert len(results) == CASE_COUNT, f"{len(results)} cases ran, not {CASE_COUNT}"
+    assert len(results) == count, f"{len(results)} cases ran, not {count}"
     print(f"autobahn {agent}: {dict(behaviors)}")
     return behaviors
 
@@ -69,15 +71,16 @@ async def _echo(ws):
         await ws.send(message)
 
 
-def _fuzzingclient(wstest: str, url: str, agent: str, tmp_path: Path) -> Counter:
+def _fuzzingclient(wstest: str, url: str, agent: str, tmp_path: Path, cases: list[str] = CASES,
+                   count: int = CASE_COUNT) -> Counter:
     outdir = tmp_path / f"report-{agent}"
     spec = tmp_path / f"client-{agent}.json"
     spec.write_text(json.dumps({"outdir": str(outdir), "servers": [{"agent": agent, "url": url}],
-                                "cases": CASES, "exclude-cases": [], "exclude-agent-cases": {}}))
+                                "cases": cases, "exclude-cases": [], "exclude-agent-cases": {}}))
     proc = subprocess.run([wstest, "-m", "fuzzingclient", "-s", str(spec)], cwd=tmp_path, capture_output=True,
                           text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return _check_report(outdir, agent)
+    return _check_report(outdir, agent, count)
 
 
 class FuzzingServer:
@@ -171,13 +174,27 @@ def _client_h2_through_haproxy(wstest: str, tmp_path: Path) -> Counter:
     return _check_report(fuzzer.outdir, "ws2fast-client-h2")
 
 
-RUNS = {"server-h1": _server_h1, "client-h1": _client_h1, "server-h2": _server_h2_through_haproxy,
-        "client-h2": _client_h2_through_haproxy}
+def _uvicorn_server(wstest: str, tmp_path: Path) -> Counter:
+    # uvicorn --ws ws2fast.uvicorn:WebSocketProtocol serving a bare ASGI echo, permessage-deflate
+    # on (uvicorn's default); the sections that test what the class adds (the rest of 12 and 13
+    # repeats what the runs above cover)
+    from tests.interop.test_uvicorn import uvicorn_server
+    with uvicorn_server("tests.interop.uvicorn_apps:asgi_echo", "--http", "httptools", "--ws-max-size",
+                        str(64 << 20), "--ws-ping-interval", "0") as (port, _):
+        return _fuzzingclient(wstest, f"ws://127.0.0.1:{port}", "ws2fast-uvicorn", tmp_path, UVICORN_CASES,
+                              UVICORN_CASE_COUNT)
+
+
+UVICORN_CASES = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*", "12.1.*", "13.1.*"]
+UVICORN_CASE_COUNT = 337          # the cases of UVICORN_CASES in autobahntestsuite 25.10.1
+
+RUNS = {"uvicorn": _uvicorn_server, "server-h1": _server_h1, "client-h1": _client_h1,
+        "server-h2": _server_h2_through_haproxy, "client-h2": _client_h2_through_haproxy}
 
 
 @pytest.fixture(scope="module")
 def autobahn_runs(tmp_path_factory):
-    """The four runs, started together on first use, two at a time; name -> Future[Counter]."""
+    """The runs, started together on first use, two at a time; name -> Future[Counter]."""
     wstest = _wstest()
     pool = ThreadPoolExecutor(max_workers=int(os.environ.get("WS2FAST_AUTOBAHN_PARALLEL", "2")),
                               thread_name_prefix="autobahn")
@@ -211,3 +228,8 @@ def test_autobahn_fuzzingclient_through_haproxy_to_our_server_over_http2(autobah
 
 def test_autobahn_fuzzingserver_against_our_client_over_http2_through_haproxy(autobahn_runs):
     _result(autobahn_runs, "client-h2")
+
+
+def test_autobahn_fuzzingclient_against_uvicorn_with_our_websocket_protocol(autobahn_runs):
+    counts = autobahn_runs["uvicorn"].result(timeout=3600)
+    assert sum(counts.values()) == UVICORN_CASE_COUNT and set(counts) <= ACCEPTED, counts
