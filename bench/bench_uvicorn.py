@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.interop.test_uvicorn import wait_ready
 from bench.bench_e2e import CPU, IN_FLIGHT, MESSAGES, ROUND_TRIPS, SIZES, PicowsClient, _frozen_heap, _payload, \
     _pinned_loop
 
@@ -57,7 +58,7 @@ class Uvicorn:
         if pinned and taskset:
             command = [taskset, "-c", ",".join(map(str, CPU)), *command]
         self.proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        _wait_ready(self.port, self.proc)
+        wait_ready(self.port, self.proc)
 
     def rss(self) -> int:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -68,21 +69,6 @@ class Uvicorn:
     def stop(self) -> None:
         self.proc.kill()
         self.proc.wait()
-
-
-def _wait_ready(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"uvicorn exited with {proc.returncode}"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
-                probe.sendall(b"GET /nothing HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-                if probe.recv(100).startswith(b"HTTP/1.1"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("uvicorn did not start")
 
 
 @pytest.fixture(scope="module")

@@ -80,29 +80,14 @@ async def hypercorn_server(port: int) -> None:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
-    async def app(scope, receive, send):
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                await send({"type": message["type"] + ".complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
-        if scope["type"] != "websocket":
-            return
-        await receive()
-        await send({"type": "websocket.accept"})
-        while True:
-            message = await receive()
-            if message["type"] != "websocket.receive":
-                return
-            await send({"type": "websocket.send", "bytes": message.get("bytes"), "text": message.get("text")})
+    from tests.interop.asgi_echo import asgi_echo
 
     config = Config()
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
     config.errorlog = None
     config.websocket_ping_interval = None
-    asyncio.get_running_loop().create_task(serve(app, config))
+    asyncio.get_running_loop().create_task(serve(asgi_echo, config))
     await asyncio.sleep(0.5)
 
 

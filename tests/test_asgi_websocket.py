@@ -228,6 +228,27 @@ def test_subprotocol_not_offered_is_an_application_error_answered_500():
     assert "did not offer the subprotocol 'nope'" in records.text
 
 
+@pytest.mark.parametrize("headers", [[(b"connection", b"close")], [(b"bad name", b"x")], [(b"x", b"a\r\nb")]])
+def test_an_accept_with_a_field_that_cannot_be_sent_is_answered_500(headers):
+    raised: list[BaseException] = []
+
+    async def app(scope, receive, send):
+        await receive()
+        try:
+            await send({"type": "websocket.accept", "headers": headers})
+        except ValueError as exc:
+            raised.append(exc)
+            raise
+
+    async def main():
+        s = Session(app)
+        await s.finished()
+        response = s.events()[0]
+        assert response.status_code == 500 and s.transport.closed
+    asyncio.run(main())
+    assert len(raised) == 1
+
+
 @pytest.mark.parametrize(("status", "expected"), [(404, 404), (302, 500), (700, 500)])
 def test_denial_response_status(status, expected):
     async def app(scope, receive, send):

@@ -19,12 +19,12 @@ from __future__ import annotations
 import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from .aio.connection import Connection
 from .aio.websocket import WebSocket
 from .events import WebSocketRequested
-from .exceptions import ConnectionClosed
+from .exceptions import ConnectionClosed, LocalProtocolError
 from .handshake import encode_headers
 from .websocket import close_payload
 
@@ -263,9 +263,10 @@ class ASGIWebSocket:
         if subprotocol is not None and subprotocol not in event.subprotocols:
             raise RuntimeError(f"websocket.accept: the client did not offer the subprotocol {subprotocol!r} "
                                f"(it offered {list(event.subprotocols)!r})")
+        fields = self.default_headers + [(bytes(n), bytes(v)) for n, v in headers]
+        encode_headers(fields)              # a field that cannot be sent raises now, before anything
         ws = WebSocket(conn, event.stream_id, path=event.path, headers=event.headers, subprotocol=subprotocol,
                        request_headers=event.headers)
-        fields = self.default_headers + [(bytes(n), bytes(v)) for n, v in headers]
         early = conn.accept_websocket(ws, subprotocol, fields)
         self.ws = ws
         self._state = _OPEN
@@ -354,13 +355,17 @@ class ASGIWebSocket:
         if not conn._lost:
             if conn.engine.http_version == "HTTP/1.1":
                 headers = [*headers, (b"connection", b"close")]
-            conn.reject_websocket(self.event.stream_id, status, headers, body)
+            try:
+                conn.reject_websocket(self.event.stream_id, status, headers, body)
+            except (LocalProtocolError, ValueError):
+                # (nothing of it went out: the request cannot be answered; the host ends it)
+                self.logger.exception("the handshake's refusal could not be sent")
         self.host.answered()
 
     def _log(self, what: str) -> None:
         if self.logger.isEnabledFor(logging.INFO):
             client = self.scope.get("client")
-            path = self.scope["root_path"] + self.scope["path"][len(self.scope["root_path"]):]
+            path = quote(self.scope["path"])
             if self.scope["query_string"]:
                 path += "?" + self.scope["query_string"].decode("latin-1")
             who = f"{client[0]}:{client[1]}" if client else ""

@@ -12,9 +12,9 @@ Python call per frame.
 What the application sees is what uvicorn's own implementations give it (the same scope, the
 same events, Close 1012 on shutdown, the ``websocket.http.response`` extension), and uvicorn's
 options apply: ``ws_max_size``, ``ws_ping_interval``, ``ws_ping_timeout``,
-``ws_per_message_deflate`` (``ws_max_queue`` too: as uvicorn's sans-IO implementations do,
-reading pauses while the application has a message it did not take yet, so one read's messages
-at most wait).  WebSocket over HTTP/2 needs ws2fast's own server: uvicorn speaks HTTP/1.1 to
+``ws_per_message_deflate``.  ``ws_max_queue`` has nothing to bound: as uvicorn's sans-IO
+implementations do, reading pauses while the application has a message it did not take yet, so
+the messages of one read at most wait.  WebSocket over HTTP/2 needs ws2fast's own server: uvicorn speaks HTTP/1.1 to
 WebSocket clients.
 
 Tested against uvicorn 0.54.0 (the first version whose own test suite takes a WebSocket class

@@ -46,7 +46,7 @@ def uvicorn_server(app: str, *options: str, env: dict[str, str] | None = None):
         env=dict(os.environ, **(env or {})))
     listener.close()
     try:
-        _wait_ready(port, process)
+        wait_ready(port, process)
         yield port, process
     finally:
         if process.poll() is None:
@@ -60,8 +60,8 @@ def uvicorn_server(app: str, *options: str, env: dict[str, str] | None = None):
             process.stdout.close()
 
 
-def _wait_ready(port: int, process: subprocess.Popen) -> None:
-    # The socket listens already; the server is ready once it answers an HTTP request.
+def wait_ready(port: int, process: subprocess.Popen) -> None:
+    """Wait until the uvicorn on ``port`` answers an HTTP request (bench/bench_uvicorn.py too)."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -21,6 +21,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from tests.interop.asgi_echo import asgi_echo  # noqa: F401  (served as uvicorn_apps:asgi_echo)
+
 PAGE = (Path(__file__).with_name("chromium_page.html")).read_text()
 
 
@@ -100,27 +102,3 @@ fastapi_app.post("/result")(result)
 for _path, _fn in _ROUTES.items():
     fastapi_app.websocket(_path)(_fn)
 assert FastAPIWebSocket is WebSocket       # (FastAPI's WebSocket is Starlette's)
-
-
-async def asgi_echo(scope, receive, send):
-    """A bare ASGI WebSocket echo (no framework): the Autobahn target and the benchmark app."""
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
-    if scope["type"] != "websocket":
-        await send({"type": "http.response.start", "status": 404, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-        return
-    await receive()
-    await send({"type": "websocket.accept"})
-    while True:
-        message = await receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        if message.get("text") is not None:
-            await send({"type": "websocket.send", "text": message["text"]})
-        else:
-            await send({"type": "websocket.send", "bytes": message["bytes"]})
