@@ -170,6 +170,7 @@ def test_receive_events_and_disconnect_after_the_queued_messages():
     ({"type": "websocket.send"}, TypeError, "neither"),
     ({"type": "websocket.send", "bytes": b"a", "text": "a"}, TypeError, "both"),
     ({"type": "websocket.close", "code": 1006}, LocalProtocolError, "1006"),
+    ({"type": "websocket.close", "code": 0}, LocalProtocolError, "close code 0"),
     ({"type": "websocket.close", "code": 1000, "reason": "x" * 124}, LocalProtocolError, "123"),
     ({"type": "websocket.accept"}, RuntimeError, "websocket.accept"),
 ])

@@ -233,7 +233,8 @@ class ASGIWebSocket:
         elif self._state == _OPEN:
             if kind != "websocket.close":
                 raise RuntimeError(f"Expected ASGI message 'websocket.send' or 'websocket.close', but got '{kind}'.")
-            self.close(message.get("code") or 1000, message.get("reason") or "")
+            code = message.get("code")
+            self.close(1000 if code is None else code, message.get("reason") or "")
         elif self.ws is not None and self.ws.closed and self._state != _CLOSING:
             raise self.disconnected("the client is gone")
         else:
@@ -318,11 +319,6 @@ class ASGIWebSocket:
     def answered(self) -> bool:
         """Whether the handshake was answered (accepted or refused)."""
         return self._state not in (_CONNECTING, _RESPONDING)
-
-    @property
-    def open(self) -> bool:
-        """Accepted, and neither side has closed."""
-        return self._state == _OPEN and self.ws is not None and not self.ws.closed
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -17,8 +17,10 @@ implementations do, reading pauses while the application has a message it did no
 the messages of one read at most wait.  WebSocket over HTTP/2 needs ws2fast's own server: uvicorn speaks HTTP/1.1 to
 WebSocket clients.
 
-Tested against uvicorn 0.54.0 (the first version whose own test suite takes a WebSocket class
-by its ``ws_protocol_cls`` fixture; ``--ws`` has taken an import string since uvicorn 0.11).
+uvicorn takes ``--ws`` as an import string since 0.36.0 (before, ``--ws`` is a choice among its
+own names, and ``Config(ws=...)`` a name or a class); it hands WebSocket classes the
+``app_state`` this one needs since 0.21.0, so from Python ``Config(app, ws=WebSocketProtocol)``
+needs 0.21.0.  Tested with uvicorn 0.54.0 (its own WebSocket tests run against this class).
 """
 
 from __future__ import annotations
