@@ -266,7 +266,7 @@ def test_every_option_has_help_that_shows_its_default():
     top = parser.format_help()
     assert "``" not in top and "COMMAND" in top
     (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert set(commands.choices) == {"info", "serve", "connect", "demo"}
+    assert set(commands.choices) == {"info", "serve", "asgi", "connect", "demo"}
     for name, sub in commands.choices.items():
         text = sub.format_help()
         assert "``" not in text

@@ -1,7 +1,8 @@
-"""The command line: ``python -m ws2fast serve | connect | demo | info``.
+"""The command line: ``python -m ws2fast serve | asgi | connect | demo | info``.
 
 - ``serve``: echo on every WebSocket path (HTTP/2 and HTTP/1.1 on one port), and a small HTML
   page for any plain GET (or files from ``--static DIR``).
+- ``asgi module:app``: serve an ASGI application (see :mod:`ws2fast.asgi`).
 - ``connect URL``: an interactive client: stdin lines go out, messages are printed.
 - ``demo``: a server on a free loopback port, several WebSockets over one HTTP/2 connection,
   what was negotiated, and a throughput summary.
@@ -361,6 +362,130 @@ def _log_level_option(parser: argparse.ArgumentParser, who: str) -> None:
                         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], help=f"what {who} logs")
 
 
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+
+
+def _seconds_or_none(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {text}")
+    return value or None
+
+
+def _asgi_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "asgi", formatter_class=_Help,
+        help="serve an ASGI application (Starlette, FastAPI...) over HTTP/2 and HTTP/1.1, WebSockets over both",
+        description="Serve an ASGI 3 application: HTTP and WebSockets over HTTP/1.1 and HTTP/2 on one port "
+                    "(TLS with ALPN; cleartext HTTP/2 by prior knowledge), WebSockets over RFC 6455 and RFC 8441. "
+                    "Options have uvicorn's names and meanings.")
+    p.add_argument("app", help="the application, as module:attribute (e.g. main:app)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=_in_range(0, 65535), default=8000, help="port to listen on (0: any free)")
+    p.add_argument("--certfile", help="TLS certificate (PEM): https/wss with ALPN h2 and http/1.1 "
+                                      "(default: none, cleartext)")
+    p.add_argument("--keyfile", help="the certificate's private key (PEM) (default: none, in --certfile)")
+    p.add_argument("--workers", type=_in_range(1, 512), default=1,
+                   help="worker processes sharing the port (SO_REUSEPORT), supervised")
+    p.add_argument("--factory", action="store_true", help="APP is a factory: serve what calling it returns")
+    p.add_argument("--app-dir", default=".", help="look for the application's module here first")
+    p.add_argument("--root-path", default="", help="the ASGI root_path: where the application is mounted")
+    p.add_argument("--lifespan", choices=["auto", "on", "off"], default="auto",
+                   help="run the lifespan protocol (auto: if the application supports it)")
+    p.add_argument("--ws-max-size", type=_in_range(0, None), default=16 * 1024 * 1024,
+                   help="the largest WebSocket message, in octets (larger ones close with 1009; 0: no limit)")
+    p.add_argument("--ws-max-queue", type=_in_range(0, None), default=32,
+                   help="WebSocket messages queued before reading pauses")
+    p.add_argument("--ws-ping-interval", type=_seconds_or_none, default=20.0,
+                   help="seconds between keepalive pings (0: none)")
+    p.add_argument("--ws-ping-timeout", type=_seconds_or_none, default=20.0,
+                   help="seconds a ping waits for its pong before the WebSocket closes with 1011 (0: forever)")
+    p.add_argument("--ws-per-message-deflate", type=_bool, default=True, metavar="BOOL",
+                   help="accept permessage-deflate when a client offers it")
+    p.add_argument("--timeout-keep-alive", type=_positive_float, default=5.0,
+                   help="close a connection with nothing running after this many seconds")
+    p.add_argument("--timeout-graceful-shutdown", type=_positive_float, default=None,
+                   help="seconds requests and WebSockets get to finish on shutdown (default: no limit)")
+    p.add_argument("--limit-concurrency", type=_in_range(1, None), default=None,
+                   help="requests and WebSockets handled at once; beyond, 503 (default: no limit)")
+    p.add_argument("--limit-request-body", type=_in_range(0, None), default=64 * 1024 * 1024,
+                   help="the largest request body, in octets (larger: 413; 0: no limit)")
+    p.add_argument("--proxy-headers", action="store_true",
+                   help="trust X-Forwarded-For and X-Forwarded-Proto from --forwarded-allow-ips")
+    p.add_argument("--forwarded-allow-ips", default="127.0.0.1",
+                   help="comma-separated addresses whose forwarding headers are trusted ('*': any)")
+    p.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=False,
+                   help="log every response")
+    p.add_argument("--log-level", default="INFO", type=str.upper,
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], help="what the server logs")
+    p.set_defaults(run=_asgi_main)
+
+
+def _asgi_main(args: argparse.Namespace) -> int:
+    from . import asgi
+
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    if args.keyfile and not args.certfile:
+        print("ws2fast asgi: --keyfile needs --certfile", file=sys.stderr)
+        return 1
+    try:
+        settings = asgi.Settings(
+            root_path=args.root_path, lifespan=args.lifespan, ws_max_size=args.ws_max_size,
+            ws_max_queue=args.ws_max_queue, ws_ping_interval=args.ws_ping_interval,
+            ws_ping_timeout=args.ws_ping_timeout, ws_per_message_deflate=args.ws_per_message_deflate,
+            timeout_keep_alive=args.timeout_keep_alive, timeout_graceful_shutdown=args.timeout_graceful_shutdown,
+            limit_concurrency=args.limit_concurrency, limit_request_body=args.limit_request_body or None,
+            access_log=args.access_log, proxy_headers=args.proxy_headers,
+            forwarded_allow_ips=tuple(ip.strip() for ip in args.forwarded_allow_ips.split(",") if ip.strip()))
+        context = _server_ssl(args)
+    except UsageError as exc:
+        print(f"ws2fast asgi: {exc}", file=sys.stderr)
+        return 1
+    scheme = "https" if context is not None else "http"
+
+    def announce(port: int) -> None:
+        print(f"ws2fast {__version__} serving {args.app} on {scheme}://{args.host}:{port}/ "
+              f"(HTTP/2 and HTTP/1.1, WebSockets over both; {args.workers} "
+              f"worker{'s' if args.workers > 1 else ''})", flush=True)
+
+    if args.workers > 1:
+        spec = asgi.WorkerSpec(args.app, args.factory, args.host, args.port, settings, args.certfile,
+                               args.keyfile, args.log_level, args.app_dir)
+        try:
+            return asgi.run_workers(spec, args.workers, on_ready=announce)
+        except OSError as exc:
+            print(f"ws2fast asgi: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+    if args.app_dir not in sys.path:
+        sys.path.insert(0, args.app_dir)
+    try:
+        app = asgi.import_app(args.app, factory=args.factory)
+    except ValueError as exc:
+        print(f"ws2fast asgi: {exc}", file=sys.stderr)
+        return 1
+    try:
+        asgi.run(app, args.host, args.port, settings=settings, ssl=context,
+                 ready=lambda server: announce(server.port))
+    except asgi.LifespanFailure as exc:
+        print(f"ws2fast asgi: {exc}", file=sys.stderr)
+        return 3
+    except OSError as exc:
+        print(f"ws2fast asgi: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
 def main_commands(commands: Any) -> None:
     formatter = _Help
 
@@ -387,6 +512,8 @@ def main_commands(commands: Any) -> None:
                         "preference (default: none)")
     _log_level_option(p, "the server")
     p.set_defaults(run=lambda a: run(_serve, a))
+
+    _asgi_parser(commands)
 
     p = commands.add_parser("connect", formatter_class=formatter,
                             help="an interactive client: stdin lines go out, messages are printed",

@@ -143,7 +143,13 @@ class Engine(Protocol):
 
     def send_response(self, stream_id: int, status: int, headers: Headers = (),
                       body: bytes | None = b"", *, end_stream: bool = True) -> Any:
-        """Server: answer a request."""
+        """Server: answer a request (with ``end_stream=False`` the body follows with
+        :meth:`send_body`); what it returns are events to dispatch (HTTP/1.1: pipelined
+        requests read meanwhile), or None."""
+
+    def send_body(self, stream_id: int, data: bytes, *, end_stream: bool = False) -> Any:
+        """Send more of a plain body (under flow control over HTTP/2); the events to dispatch,
+        or None, as :meth:`send_response`."""
 
     def reset_stream(self, stream_id: int, error_code: int = ...) -> None:
         """Abandon an exchange (RST_STREAM; over HTTP/1.1 :attr:`closed` turns true)."""
