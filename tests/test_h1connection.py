@@ -221,6 +221,20 @@ def test_plain_requests_with_keep_alive_then_a_websocket():
     assert client.state is State.OPEN
 
 
+@pytest.mark.parametrize("ending", [b"Connection: close\r\n\r\n", b"\r\n"])
+def test_a_request_that_ends_the_connection_is_answered_first(ending):
+    # "Connection: close" (or the client's EOF right behind its request): the connection ends
+    # once the answer is out, not before it.
+    ours = H1Connection(client_side=False)
+    events = ours.receive_data(b"GET / HTTP/1.1\r\nHost: a\r\n" + ending)
+    if ending == b"\r\n":
+        events += ours.receive_eof()
+    assert isinstance(events[0], RequestReceived) and isinstance(events[-1], StreamEnded)
+    assert not ours.closed and ours.response_pending(0)
+    ours.send_response(0, 200, [], b"answer")
+    assert ours.data_to_send().endswith(b"\r\n\r\nanswer") and ours.closed
+
+
 def test_our_client_rejected_by_a_server():
     ours = H1Connection(client_side=True)
     ours.open_websocket("/", "a.test")

@@ -85,8 +85,12 @@ class H1Connection(H1Core):
         return self._http_closed()
 
     def _http_closed(self) -> bool:
-        return h11.MUST_CLOSE in (self._h11.our_state, self._h11.their_state) or \
-            self._h11.our_state in (h11.CLOSED, h11.ERROR)
+        # Over once our side is done for good; the peer's side being done (a request with
+        # "connection: close", or its EOF) ends the connection only once our answer is out.
+        ours, theirs = self._h11.our_state, self._h11.their_state
+        if ours in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR):
+            return True
+        return theirs in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR) and ours not in (h11.SEND_RESPONSE, h11.SEND_BODY)
 
     @property
     def http_version(self) -> str:

@@ -1,6 +1,6 @@
 """A bare ASGI WebSocket echo (no framework), with lifespan: what uvicorn serves for the Autobahn
-run (tests/interop/test_autobahn.py, as ``tests.interop.uvicorn_apps:asgi_echo``) and hypercorn
-for the end-to-end benchmark (bench/e2e_servers.py).  It imports nothing, so that a server
+run (tests/interop/test_autobahn.py, as ``tests.interop.uvicorn_apps:asgi_echo``), hypercorn
+for the end-to-end benchmark (bench/e2e_servers.py), and every server of bench/bench_asgi.py.  It imports nothing, so that a server
 process that runs it carries no framework's heap."""
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ async def asgi_echo(scope, receive, send):
             if message["type"] == "lifespan.shutdown":
                 return
     if scope["type"] != "websocket":
-        await send({"type": "http.response.start", "status": 404, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
+        # (a small plain answer: the requests-per-second benchmark of bench/bench_asgi.py)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain"), (b"content-length", b"13")]})
+        await send({"type": "http.response.body", "body": b"Hello, world!"})
         return
     await receive()
     await send({"type": "websocket.accept"})

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -273,3 +274,71 @@ def test_two_workers_serve_are_replaced_and_stop_gracefully(tmp_path: Path) -> N
         assert f"worker {victim} died" in log.read_text()
         run("asyncio", graceful(port, process), timeout=60)
         assert process.wait(30) == 0
+
+
+# -- past one machine: HAProxy in front of two instances -----------------------------------------------
+
+
+def test_haproxy_in_front_of_two_instances_http2_on_both_hops(tmp_path: Path) -> None:
+    from tests.interop.test_haproxy import _free_port, _haproxy
+
+    binary = _haproxy()
+    front = _free_port()
+
+    async def main() -> tuple[set[int], list[Any]]:
+        pids: set[int] = set()
+        scopes = []
+        base = f"127.0.0.1:{front}"
+        async with _client("2") as c:
+            for _ in range(6):
+                r = await c.get(f"http://{base}/pid")
+                assert r.http_version == "HTTP/2"
+                pids.add(int(r.text))
+        for _ in range(4):
+            # RFC 8441 from us to HAProxy, and from HAProxy to the instance
+            async with ws2fast_connect(f"ws://{base}/echo", http2=True) as ws:
+                assert ws.http_version == "HTTP/2"
+                await ws.send(b"x" * 70_000)
+                assert await ws.recv() == b"x" * 70_000
+            async with ws2fast_connect(f"ws://{base}/headers", http2=True) as ws:
+                scopes.append(json.loads(await ws.recv()))
+        return pids, scopes
+
+    with asgi_server(APPS[1]) as (port_a, a), asgi_server(APPS[1]) as (port_b, b):
+        config = tmp_path / "haproxy.cfg"
+        config.write_text(f"""
+global
+    maxconn 200
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    timeout tunnel 30s
+frontend h2_in
+    bind 127.0.0.1:{front} proto h2
+    default_backend instances
+backend instances
+    balance roundrobin
+    server a 127.0.0.1:{port_a} proto h2
+    server b 127.0.0.1:{port_b} proto h2
+""")
+        check = subprocess.run([binary, "-c", "-f", str(config)], capture_output=True, text=True, timeout=30)
+        assert check.returncode == 0, check.stdout + check.stderr
+        proxy = subprocess.Popen([binary, "-db", "-f", str(config)], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", front), timeout=1).close()
+                    break
+                except OSError:
+                    assert proxy.poll() is None and time.monotonic() < deadline, "HAProxy did not start"
+                    time.sleep(0.05)
+            pids, scopes = run("asyncio", main(), timeout=60)
+        finally:
+            proxy.kill()
+            proxy.wait()
+        assert pids == {a.pid, b.pid}                          # both instances served
+    assert all(s["http_version"] == "2" for s in scopes)       # HAProxy -> instance: RFC 8441 too

@@ -1,0 +1,186 @@
+"""ASGI servers against ws2fast's, the application unchanged: the bare ASGI echo
+(tests/interop/asgi_echo.py) under ``python -m ws2fast asgi`` (HTTP/2 and HTTP/1.1), uvicorn
+(``--http httptools --loop uvloop``, its default WebSocket implementation; HTTP/1.1), hypercorn
+(HTTP/2 and HTTP/1.1) and granian (``--interface asgi --loop uvloop``; WebSockets over HTTP/1.1
+only), one worker each, and ws2fast's own ``async def`` echo server (bench/e2e_servers.py) as
+the mark the ASGI path is held to (at least 0.7x of it).
+
+- WebSocket echo, 64 B and 4 KiB, request-response (ROUND_TRIPS per round) and 100 in flight
+  (MESSAGES per round); one client per HTTP version for every server: picows's over HTTP/1.1,
+  ws2fast's callback client over HTTP/2 (the fastest of each, so that the client caps no one);
+  client and server pinned to one CPU as in bench_e2e.py.
+- Plain HTTP: a small GET, requests per second measured by h2load (nghttp2's load generator,
+  C; ``--h1`` for HTTP/1.1), 10 connections (HTTP/2: 10 streams each), REQUESTS requests.
+
+Targets (issue 19): with 100 in flight at 64 B, ws2fast over HTTP/2 and over HTTP/1.1 each at
+least 2x uvicorn and 5x hypercorn over HTTP/2; ahead of uvicorn and hypercorn in
+request-response; ahead of hypercorn in requests per second on both versions.
+
+Run: ``python -m pytest bench/bench_asgi.py --benchmark-enable -s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.bench_e2e import CPU, IN_FLIGHT, MESSAGES, ROUND_TRIPS, SIZES, PicowsClient, Ws2fastListenerClient, \
+    _free_port, _frozen_heap, _payload, _pinned_loop
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = "tests.interop.asgi_echo:asgi_echo"
+REQUESTS = int(os.environ.get("WS2FAST_BENCH_REQUESTS", "50000"))
+
+
+def _command(server: str, port: int) -> list[str]:
+    if server == "ws2fast-asgi":
+        return [sys.executable, "-m", "ws2fast", "asgi", APP, "--port", str(port), "--lifespan", "off",
+                "--log-level", "warning", "--ws-ping-interval", "0"]
+    if server == "uvicorn":
+        return [sys.executable, "-m", "uvicorn", APP, "--http", "httptools", "--loop", "uvloop", "--host",
+                "127.0.0.1", "--port", str(port), "--lifespan", "off", "--log-level", "warning",
+                "--no-access-log", "--ws-ping-interval", "0", "--backlog", "4096"]
+    if server == "hypercorn":
+        return [sys.executable, "-m", "hypercorn", APP, "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
+    if server == "granian":
+        return [sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop", "--host", "127.0.0.1",
+                "--port", str(port), "--http", "auto", "--workers", "1", "--runtime-threads", "1",
+                "--log-level", "warning", "--no-access-log", APP]
+    if server == "ws2fast-native":
+        return [sys.executable, str(Path(__file__).with_name("e2e_servers.py")), "ws2fast", str(port)]
+    raise AssertionError(server)
+
+
+def _wait_ready(port: int, process: subprocess.Popen[bytes], name: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{name} exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
+                probe.sendall(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                if probe.recv(100).startswith(b"HTTP/1.1"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{name} did not start")
+
+
+@pytest.fixture(scope="module")
+def servers():
+    """Start each server once (pinned), yield a port getter, stop them by PID."""
+    started: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    taskset = shutil.which("taskset")
+
+    def get(name: str) -> int:
+        if name not in started:
+            if name in ("uvicorn", "hypercorn", "granian"):
+                pytest.importorskip(name, reason=f"{name} is not installed")
+            port = _free_port()
+            command = _command(name, port)
+            if taskset:
+                command = [taskset, "-c", ",".join(map(str, CPU)), *command]
+            process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+            started[name] = (process, port)
+            _wait_ready(port, process, name)
+        return started[name][1]
+
+    yield get
+    for process, _ in started.values():
+        process.kill()
+        process.wait()
+
+
+# server, HTTP version (the client follows from it)
+WEBSOCKET_CASES = {
+    "ws2fast-asgi-h2": ("ws2fast-asgi", 2), "ws2fast-asgi-h1": ("ws2fast-asgi", 1),
+    "ws2fast-native-h2": ("ws2fast-native", 2), "ws2fast-native-h1": ("ws2fast-native", 1),
+    "uvicorn-h1": ("uvicorn", 1), "hypercorn-h2": ("hypercorn", 2), "hypercorn-h1": ("hypercorn", 1),
+    "granian-h1": ("granian", 1),
+}
+
+
+@pytest.mark.parametrize("case", list(WEBSOCKET_CASES))
+@pytest.mark.parametrize("mode", ["request-response", "pipelined"])
+@pytest.mark.parametrize("size", SIZES)
+def test_asgi_websocket_echo(benchmark, servers, case, mode, size):
+    pytest.importorskip("picows", reason="picows is not installed")
+    server, version = WEBSOCKET_CASES[case]
+    port = servers(server)
+    with _pinned_loop() as loop:
+        if version == 2:
+            client: PicowsClient = Ws2fastListenerClient()
+            loop.run_until_complete(asyncio.wait_for(client.connect(port, True), 30))    # type: ignore[call-arg]
+        else:
+            client = PicowsClient()
+            loop.run_until_complete(asyncio.wait_for(client.connect(port), 30))
+        payload = _payload(size)
+        n = ROUND_TRIPS if mode == "request-response" else MESSAGES
+        burst = client.request_response if mode == "request-response" else client.pipelined
+        benchmark.group = f"ASGI echo {size} {mode} ({n} msgs/round, one CPU)"
+        benchmark.extra_info["messages_per_round"] = n
+        benchmark.extra_info["in_flight"] = 1 if mode == "request-response" else IN_FLIGHT
+
+        def run_burst() -> int:
+            return loop.run_until_complete(asyncio.wait_for(burst(payload, n), 60))
+
+        with _frozen_heap():
+            assert benchmark(run_burst) == n
+        loop.run_until_complete(asyncio.wait_for(client.close(), 10))
+
+
+# -- plain HTTP requests per second ----------------------------------------------------------------
+
+HTTP_CASES = {
+    "ws2fast-asgi-h2": ("ws2fast-asgi", 2), "ws2fast-asgi-h1": ("ws2fast-asgi", 1),
+    "uvicorn-h1": ("uvicorn", 1), "hypercorn-h2": ("hypercorn", 2), "hypercorn-h1": ("hypercorn", 1),
+    "granian-h2": ("granian", 2), "granian-h1": ("granian", 1),
+}
+
+
+def h2load(port: int, version: int, requests: int) -> float:
+    """Requests per second of h2load's GETs of ``/`` (all must succeed with 200)."""
+    binary = shutil.which("h2load")
+    if binary is None:
+        pytest.skip("h2load is not installed (Debian package nghttp2-client)")
+    command = [binary, "-n", str(requests), "-c", "10", f"http://127.0.0.1:{port}/"]
+    command[1:1] = ["--h1", "-m", "1"] if version == 1 else ["-m", "10"]
+    taskset = shutil.which("taskset")
+    if taskset:
+        command = [taskset, "-c", ",".join(map(str, CPU)), *command]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=300).stdout
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed", out)
+    status = re.search(r"status codes: (\d+) 2xx", out)
+    rate = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out)
+    assert done and status and rate, out
+    assert int(done.group(2)) == requests and int(status.group(1)) == requests, out
+    if version == 2:
+        assert "Application protocol: h2c" in out, out
+    return float(rate.group(1))
+
+
+@pytest.mark.parametrize("case", list(HTTP_CASES))
+def test_asgi_http_requests_per_second(benchmark, servers, case):
+    server, version = HTTP_CASES[case]
+    port = servers(server)
+    requests = REQUESTS if not benchmark.disabled else 2000
+    rates: list[float] = []
+    benchmark.group = f"ASGI small GET, h2load {requests} requests, 10 connections (one CPU)"
+
+    def one() -> None:
+        rates.append(h2load(port, version, requests))
+
+    benchmark.pedantic(one, rounds=1, iterations=1)
+    benchmark.extra_info["requests_per_second"] = round(rates[0])
+    print(f"\n{case}: {rates[0]:.0f} requests/s")
