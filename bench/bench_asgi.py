@@ -9,8 +9,10 @@ the mark the ASGI path is held to (at least 0.7x of it).
   (MESSAGES per round); one client per HTTP version for every server: picows's over HTTP/1.1,
   ws2fast's callback client over HTTP/2 (the fastest of each, so that the client caps no one);
   client and server pinned to one CPU as in bench_e2e.py.
-- Plain HTTP: a small GET, requests per second measured by h2load (nghttp2's load generator,
-  C; ``--h1`` for HTTP/1.1), 10 connections (HTTP/2: 10 streams each), REQUESTS requests.
+- Plain HTTP: a small GET, requests per second measured by C load generators, one per HTTP
+  version for every server: wrk over HTTP/1.1 (10 keep-alive connections, SECONDS seconds;
+  h2load's HTTP/1.1 parser refuses hypercorn's empty reason phrase) and h2load over HTTP/2
+  (10 connections of 10 streams, REQUESTS requests, cleartext prior knowledge).
 
 Targets (issue 19): with 100 in flight at 64 B, ws2fast over HTTP/2 and over HTTP/1.1 each at
 least 2x uvicorn and 5x hypercorn over HTTP/2; ahead of uvicorn and hypercorn in
@@ -39,18 +41,22 @@ from bench.bench_e2e import CPU, IN_FLIGHT, MESSAGES, ROUND_TRIPS, SIZES, Picows
 ROOT = Path(__file__).resolve().parents[1]
 APP = "tests.interop.asgi_echo:asgi_echo"
 REQUESTS = int(os.environ.get("WS2FAST_BENCH_REQUESTS", "50000"))
+SECONDS = int(os.environ.get("WS2FAST_BENCH_SECONDS", "5"))
 
 
 def _command(server: str, port: int) -> list[str]:
-    if server == "ws2fast-asgi":
+    if server.startswith("ws2fast-asgi"):
         return [sys.executable, "-m", "ws2fast", "asgi", APP, "--port", str(port), "--lifespan", "off",
-                "--log-level", "warning", "--ws-ping-interval", "0"]
+                "--log-level", "warning", "--ws-ping-interval", "0",
+                "--loop", "asyncio" if server.endswith("asyncio") else "uvloop"]
     if server == "uvicorn":
         return [sys.executable, "-m", "uvicorn", APP, "--http", "httptools", "--loop", "uvloop", "--host",
                 "127.0.0.1", "--port", str(port), "--lifespan", "off", "--log-level", "warning",
                 "--no-access-log", "--ws-ping-interval", "0", "--backlog", "4096"]
     if server == "hypercorn":
-        return [sys.executable, "-m", "hypercorn", APP, "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
+        # (hypercorn ends a connection after 1000 requests by default: h2load does not reconnect)
+        return [sys.executable, "-m", "hypercorn", APP, "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+                "--config", f"python:{__name__}.HypercornSettings"]
     if server == "granian":
         return [sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop", "--host", "127.0.0.1",
                 "--port", str(port), "--http", "auto", "--workers", "1", "--runtime-threads", "1",
@@ -58,6 +64,12 @@ def _command(server: str, port: int) -> list[str]:
     if server == "ws2fast-native":
         return [sys.executable, str(Path(__file__).with_name("e2e_servers.py")), "ws2fast", str(port)]
     raise AssertionError(server)
+
+
+class HypercornSettings:
+    """hypercorn ``--config python:bench.bench_asgi.HypercornSettings``."""
+
+    keep_alive_max_requests = 10**9
 
 
 def _wait_ready(port: int, process: subprocess.Popen[bytes], name: str) -> None:
@@ -105,6 +117,7 @@ def servers():
 # server, HTTP version (the client follows from it)
 WEBSOCKET_CASES = {
     "ws2fast-asgi-h2": ("ws2fast-asgi", 2), "ws2fast-asgi-h1": ("ws2fast-asgi", 1),
+    "ws2fast-asgi-asyncio-h2": ("ws2fast-asgi-asyncio", 2), "ws2fast-asgi-asyncio-h1": ("ws2fast-asgi-asyncio", 1),
     "ws2fast-native-h2": ("ws2fast-native", 2), "ws2fast-native-h1": ("ws2fast-native", 1),
     "uvicorn-h1": ("uvicorn", 1), "hypercorn-h2": ("hypercorn", 2), "hypercorn-h1": ("hypercorn", 1),
     "granian-h1": ("granian", 1),
@@ -149,24 +162,37 @@ HTTP_CASES = {
 }
 
 
-def h2load(port: int, version: int, requests: int) -> float:
-    """Requests per second of h2load's GETs of ``/`` (all must succeed with 200)."""
+def _pinned(command: list[str]) -> list[str]:
+    taskset = shutil.which("taskset")
+    return [taskset, "-c", ",".join(map(str, CPU)), *command] if taskset else command
+
+
+def h2load(port: int, requests: int) -> float:
+    """HTTP/2: requests per second of h2load's GETs of ``/`` (all must succeed with 200)."""
     binary = shutil.which("h2load")
     if binary is None:
         pytest.skip("h2load is not installed (Debian package nghttp2-client)")
-    command = [binary, "-n", str(requests), "-c", "10", f"http://127.0.0.1:{port}/"]
-    command[1:1] = ["--h1", "-m", "1"] if version == 1 else ["-m", "10"]
-    taskset = shutil.which("taskset")
-    if taskset:
-        command = [taskset, "-c", ",".join(map(str, CPU)), *command]
+    command = _pinned([binary, "-n", str(requests), "-c", "10", "-m", "10", f"http://127.0.0.1:{port}/"])
     out = subprocess.run(command, capture_output=True, text=True, timeout=300).stdout
     done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed", out)
     status = re.search(r"status codes: (\d+) 2xx", out)
     rate = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out)
     assert done and status and rate, out
     assert int(done.group(2)) == requests and int(status.group(1)) == requests, out
-    if version == 2:
-        assert "Application protocol: h2c" in out, out
+    assert "Application protocol: h2c" in out, out
+    return float(rate.group(1))
+
+
+def wrk(port: int, seconds: int) -> float:
+    """HTTP/1.1: requests per second of wrk's keep-alive GETs of ``/`` (no error, no non-2xx)."""
+    binary = shutil.which("wrk")
+    if binary is None:
+        pytest.skip("wrk is not installed (Debian package wrk)")
+    command = _pinned([binary, "-t1", "-c10", f"-d{seconds}s", f"http://127.0.0.1:{port}/"])
+    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert rate and "Non-2xx" not in out and "Socket errors" not in out, out
+    assert int(re.search(r"(\d+) requests in", out).group(1)) > 0, out  # type: ignore[union-attr]
     return float(rate.group(1))
 
 
@@ -175,11 +201,13 @@ def test_asgi_http_requests_per_second(benchmark, servers, case):
     server, version = HTTP_CASES[case]
     port = servers(server)
     requests = REQUESTS if not benchmark.disabled else 2000
+    seconds = SECONDS if not benchmark.disabled else 1
     rates: list[float] = []
-    benchmark.group = f"ASGI small GET, h2load {requests} requests, 10 connections (one CPU)"
+    benchmark.group = ("ASGI small GET over HTTP/2: h2load, 10 connections x 10 streams" if version == 2 else
+                       "ASGI small GET over HTTP/1.1: wrk, 10 connections") + " (one CPU)"
 
     def one() -> None:
-        rates.append(h2load(port, version, requests))
+        rates.append(h2load(port, requests) if version == 2 else wrk(port, seconds))
 
     benchmark.pedantic(one, rounds=1, iterations=1)
     benchmark.extra_info["requests_per_second"] = round(rates[0])

@@ -777,12 +777,29 @@ async def serve(app: ASGIApp, host: str | None = "127.0.0.1", port: int = 8000, 
         await server.shutdown()
 
 
+def new_event_loop(kind: str = "auto") -> asyncio.AbstractEventLoop:
+    """An event loop of ``kind``: ``"asyncio"`` (cleartext connections on ws2fast's compiled
+    socket transport), ``"uvloop"``, or ``"auto"``: uvloop when it is installed, as uvicorn
+    chooses (it switches faster between the tasks an ASGI application runs as)."""
+    if kind not in ("auto", "asyncio", "uvloop"):
+        raise ValueError(f"loop must be 'auto', 'asyncio' or 'uvloop', not {kind!r}")
+    if kind != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if kind == "uvloop":
+                raise ValueError("--loop uvloop: uvloop is not installed (pip install uvloop)") from None
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 def run(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000, *, settings: Settings | None = None,
         ssl: ssl_module.SSLContext | None = None, sock: socket.socket | None = None,
-        ready: Callable[[ASGIServer], None] | None = None, **kwargs: Any) -> None:
+        ready: Callable[[ASGIServer], None] | None = None, loop: str = "auto", **kwargs: Any) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully (blocks).  ``ready`` is
-    called with the server once it listens; ``kwargs`` go to the listener (``reuse_port``,
-    ``backlog``)."""
+    called with the server once it listens; ``loop`` is as :func:`new_event_loop` takes it;
+    ``kwargs`` go to the listener (``reuse_port``, ``backlog``)."""
 
     async def main() -> None:
         stop = asyncio.get_running_loop().create_future()
@@ -800,7 +817,21 @@ def run(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000, *, settings: Se
                 ready(server)
             await stop
 
-    asyncio.run(main())
+    event_loop = new_event_loop(loop)
+    try:
+        asyncio.set_event_loop(event_loop)
+        event_loop.run_until_complete(main())
+    finally:
+        try:
+            pending = [task for task in asyncio.all_tasks(event_loop) if not task.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                event_loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            event_loop.run_until_complete(event_loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            event_loop.close()
 
 
 # -- workers ---------------------------------------------------------------------------------------
@@ -819,6 +850,7 @@ class WorkerSpec:
     keyfile: str | None = None
     log_level: str = "INFO"
     app_dir: str = "."
+    loop: str = "auto"
 
 
 def server_ssl(certfile: str | None, keyfile: str | None) -> ssl_module.SSLContext | None:
@@ -838,7 +870,7 @@ def _worker_main(spec: WorkerSpec, ready: Any) -> None:
     app = import_app(spec.app, factory=spec.factory)
     try:
         run(app, spec.host, spec.port, settings=spec.settings, ssl=server_ssl(spec.certfile, spec.keyfile),
-            ready=lambda server: ready.put(os.getpid()), reuse_port=True)
+            ready=lambda server: ready.put(os.getpid()), loop=spec.loop, reuse_port=True)
     except LifespanFailure as exc:
         logger.error("%s", exc)
         sys.exit(3)

@@ -396,6 +396,8 @@ def _asgi_parser(commands: Any) -> None:
     p.add_argument("--keyfile", help="the certificate's private key (PEM) (default: none, in --certfile)")
     p.add_argument("--workers", type=_in_range(1, 512), default=1,
                    help="worker processes sharing the port (SO_REUSEPORT), supervised")
+    p.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
+                   help="the event loop (auto: uvloop if installed, else asyncio)")
     p.add_argument("--factory", action="store_true", help="APP is a factory: serve what calling it returns")
     p.add_argument("--app-dir", default=".", help="look for the application's module here first")
     p.add_argument("--root-path", default="", help="the ASGI root_path: where the application is mounted")
@@ -459,7 +461,7 @@ def _asgi_main(args: argparse.Namespace) -> int:
 
     if args.workers > 1:
         spec = asgi.WorkerSpec(args.app, args.factory, args.host, args.port, settings, args.certfile,
-                               args.keyfile, args.log_level, args.app_dir)
+                               args.keyfile, args.log_level, args.app_dir, args.loop)
         try:
             return asgi.run_workers(spec, args.workers, on_ready=announce)
         except OSError as exc:
@@ -473,11 +475,14 @@ def _asgi_main(args: argparse.Namespace) -> int:
         print(f"ws2fast asgi: {exc}", file=sys.stderr)
         return 1
     try:
-        asgi.run(app, args.host, args.port, settings=settings, ssl=context,
+        asgi.run(app, args.host, args.port, settings=settings, ssl=context, loop=args.loop,
                  ready=lambda server: announce(server.port))
     except asgi.LifespanFailure as exc:
         print(f"ws2fast asgi: {exc}", file=sys.stderr)
         return 3
+    except ValueError as exc:
+        print(f"ws2fast asgi: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"ws2fast asgi: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1

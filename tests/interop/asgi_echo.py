@@ -1,7 +1,7 @@
 """A bare ASGI WebSocket echo (no framework), with lifespan: what uvicorn serves for the Autobahn
 run (tests/interop/test_autobahn.py, as ``tests.interop.uvicorn_apps:asgi_echo``), hypercorn
-for the end-to-end benchmark (bench/e2e_servers.py), and every server of bench/bench_asgi.py.  It imports nothing, so that a server
-process that runs it carries no framework's heap."""
+for the end-to-end benchmark (bench/e2e_servers.py), and every server of bench/bench_asgi.py.
+It imports nothing, so that a server process that runs it carries no framework's heap."""
 
 from __future__ import annotations
 
