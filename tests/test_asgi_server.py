@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -676,3 +677,112 @@ def test_import_app_errors() -> None:
     assert asgi.import_app("tests.test_asgi_server:scope_app") is scope_app
     with pytest.raises(ValueError, match="lifespan"):
         asgi.Settings(lifespan="sometimes")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_client_gone_mid_response(version: str) -> None:
+    # The application streams; the client goes away after the first part (HTTP/2: RST_STREAM,
+    # HTTP/1.1: the connection closes): send() raises ClientDisconnected, receive() says
+    # http.disconnect.
+    outcome: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            for _ in range(10_000):
+                await send({"type": "http.response.body", "body": b"s" * 16384, "more_body": True})
+                await asyncio.sleep(0.001)
+        except OSError as exc:
+            await outcome.put(exc)
+            await outcome.put(await receive())
+            return
+        await outcome.put("sent everything")
+
+    async def main() -> None:
+        async with serving(app) as server:
+            if version == "1.1":
+                reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+                writer.write(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+                assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+                await reader.read(1000)
+                writer.transport.abort()
+            else:
+                reader, writer, h2c = await _h2_open(server.port)
+                h2c.send_headers(1, [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/"),
+                                     (b":authority", b"x")], end_stream=True)
+                writer.write(h2c.data_to_send())
+                got_data = False
+                while not got_data:
+                    for event in h2c.receive_data(await reader.read(65536)):
+                        got_data = got_data or isinstance(event, h2.events.DataReceived)
+                h2c.reset_stream(1, 8)
+                writer.write(h2c.data_to_send())
+            error = await asyncio.wait_for(outcome.get(), 10)
+            assert isinstance(error, asgi.ClientDisconnected), error
+            assert await asyncio.wait_for(outcome.get(), 5) == {"type": "http.disconnect"}
+            writer.close()
+
+    run("asyncio", main())
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_keep_alive_and_header_timeouts(version: str) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def main() -> None:
+        async with serving(app, timeout_keep_alive=0.3, timeout_header=0.3) as server:
+            # an idle connection is closed after timeout_keep_alive
+            if version == "1.1":
+                reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+                writer.write(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+                assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+                assert await reader.readexactly(2) == b"ok"
+                start = time.monotonic()
+                assert await asyncio.wait_for(reader.read(), 5) == b""
+                writer.close()
+            else:
+                assert await _get("2", server.port, "/") == (200, b"ok")
+                reader, writer, h2c = await _h2_open(server.port)
+                start = time.monotonic()
+                closing = []
+                while data := await asyncio.wait_for(reader.read(65536), 5):
+                    closing += [e for e in h2c.receive_data(data) if isinstance(e, h2.events.ConnectionTerminated)]
+                assert closing and closing[0].error_code == 0       # GOAWAY(NO_ERROR), then the close
+                writer.close()
+            assert 0.2 < time.monotonic() - start < 3
+            # a request head that does not come whole within timeout_header: dropped
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"GET / HTTP/1.1\r\nhost: x\r\n")
+            start = time.monotonic()
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+            assert time.monotonic() - start < 3
+            writer.close()
+
+    run("asyncio", main())
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_ws_max_size(version: str) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+
+    async def main() -> None:
+        async with serving(app, ws_max_size=1000) as server:
+            url = f"ws://127.0.0.1:{server.port}/"
+            if version == "2":
+                async with ws2fast_connect(url, http2=True) as ws:
+                    await ws.send(b"x" * 1001)
+                    await ws.wait_closed()
+                    assert ws.close_code == 1009
+            else:
+                async with ws_connect(url) as ws:
+                    await ws.send(b"x" * 1001)
+                    await ws.wait_closed()
+                    assert ws.close_code == 1009
+
+    run("asyncio", main())
