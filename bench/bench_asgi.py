@@ -27,16 +27,14 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from bench.bench_e2e import CPU, IN_FLIGHT, MESSAGES, ROUND_TRIPS, SIZES, PicowsClient, Ws2fastListenerClient, \
-    _free_port, _frozen_heap, _payload, _pinned_loop
+from bench.bench_e2e import CPU, SIZES, PicowsClient, Ws2fastListenerClient, _free_port, _pinned_loop, measure_echo
+from tests.interop.test_uvicorn import wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = "tests.interop.asgi_echo:asgi_echo"
@@ -72,22 +70,6 @@ class HypercornSettings:
     keep_alive_max_requests = 10**9
 
 
-def _wait_ready(port: int, process: subprocess.Popen[bytes], name: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"{name} exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
-                probe.sendall(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-                if probe.recv(100).startswith(b"HTTP/1.1"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"{name} did not start")
-
-
 @pytest.fixture(scope="module")
 def servers():
     """Start each server once (pinned), yield a port getter, stop them by PID."""
@@ -105,7 +87,7 @@ def servers():
             process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                        env={**os.environ, "PYTHONPATH": str(ROOT)})
             started[name] = (process, port)
-            _wait_ready(port, process, name)
+            wait_ready(port, process)
         return started[name][1]
 
     yield get
@@ -138,19 +120,7 @@ def test_asgi_websocket_echo(benchmark, servers, case, mode, size):
         else:
             client = PicowsClient()
             loop.run_until_complete(asyncio.wait_for(client.connect(port), 30))
-        payload = _payload(size)
-        n = ROUND_TRIPS if mode == "request-response" else MESSAGES
-        burst = client.request_response if mode == "request-response" else client.pipelined
-        benchmark.group = f"ASGI echo {size} {mode} ({n} msgs/round, one CPU)"
-        benchmark.extra_info["messages_per_round"] = n
-        benchmark.extra_info["in_flight"] = 1 if mode == "request-response" else IN_FLIGHT
-
-        def run_burst() -> int:
-            return loop.run_until_complete(asyncio.wait_for(burst(payload, n), 60))
-
-        with _frozen_heap():
-            assert benchmark(run_burst) == n
-        loop.run_until_complete(asyncio.wait_for(client.close(), 10))
+        measure_echo(benchmark, loop, client, mode, size, "ASGI echo")
 
 
 # -- plain HTTP requests per second ----------------------------------------------------------------

@@ -316,6 +316,24 @@ def _frozen_heap():
         gc.unfreeze()
 
 
+def measure_echo(benchmark, loop, client, mode: str, size: str, group: str) -> None:
+    """Benchmark ``client``'s bursts (request-response or 100 in flight) on ``loop``, then close
+    it: the measuring part shared by bench_uvicorn.py and bench_asgi.py."""
+    payload = _payload(size)
+    n = ROUND_TRIPS if mode == "request-response" else MESSAGES
+    burst = client.request_response if mode == "request-response" else client.pipelined
+    benchmark.group = f"{group} {size} {mode} ({n} msgs/round, one CPU)"
+    benchmark.extra_info["messages_per_round"] = n
+    benchmark.extra_info["in_flight"] = 1 if mode == "request-response" else IN_FLIGHT
+
+    def run_burst() -> int:
+        return loop.run_until_complete(asyncio.wait_for(burst(payload, n), 60))
+
+    with _frozen_heap():
+        assert benchmark(run_burst) == n
+    loop.run_until_complete(asyncio.wait_for(client.close(), 10))
+
+
 @pytest.mark.parametrize("impl", list(SERVER_OF))
 @pytest.mark.parametrize("mode", ["request-response", "pipelined"])
 @pytest.mark.parametrize("size", SIZES)

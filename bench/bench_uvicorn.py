@@ -31,8 +31,7 @@ from pathlib import Path
 import pytest
 
 from tests.interop.test_uvicorn import wait_ready
-from bench.bench_e2e import CPU, IN_FLIGHT, MESSAGES, ROUND_TRIPS, SIZES, PicowsClient, _frozen_heap, _payload, \
-    _pinned_loop
+from bench.bench_e2e import CPU, SIZES, PicowsClient, _pinned_loop, measure_echo
 
 ROOT = Path(__file__).resolve().parents[1]
 WS = {"ws2fast": "ws2fast.uvicorn:WebSocketProtocol", "websockets-sansio": "websockets-sansio",
@@ -94,19 +93,7 @@ def test_uvicorn_echo(benchmark, servers, ws, mode, size):
     with _pinned_loop() as loop:
         client = PicowsClient()
         loop.run_until_complete(asyncio.wait_for(client.connect(port), 30))
-        payload = _payload(size)
-        n = ROUND_TRIPS if mode == "request-response" else MESSAGES
-        burst = client.request_response if mode == "request-response" else client.pipelined
-        benchmark.group = f"uvicorn, Starlette echo {size} {mode} ({n} msgs/round, one CPU)"
-        benchmark.extra_info["messages_per_round"] = n
-        benchmark.extra_info["in_flight"] = 1 if mode == "request-response" else IN_FLIGHT
-
-        def run_burst() -> int:
-            return loop.run_until_complete(asyncio.wait_for(burst(payload, n), 60))
-
-        with _frozen_heap():
-            assert benchmark(run_burst) == n
-        loop.run_until_complete(asyncio.wait_for(client.close(), 10))
+        measure_echo(benchmark, loop, client, mode, size, "uvicorn, Starlette echo")
 
 
 # -- memory per idle WebSocket -------------------------------------------------------------------

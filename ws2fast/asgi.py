@@ -608,11 +608,8 @@ class ASGIServer(Server):
     def close(self, code: int = 1012) -> None:
         """Stop accepting; GOAWAY on HTTP/2; every open WebSocket gets Close ``code`` (1012) and
         its application ``websocket.disconnect``; requests in progress go on."""
-        if self._closing:
+        if not self._stop_accepting():
             return
-        self._closing = True
-        if self._server is not None:
-            self._server.close()
         for conn in list(self.connections):
             assert isinstance(conn, ASGIConnection)
             for asgi, _host in list(conn.asgi_websockets.values()):

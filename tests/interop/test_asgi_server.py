@@ -280,7 +280,7 @@ def test_two_workers_serve_are_replaced_and_stop_gracefully(tmp_path: Path) -> N
 
 
 def test_haproxy_in_front_of_two_instances_http2_on_both_hops(tmp_path: Path) -> None:
-    from tests.interop.test_haproxy import _free_port, _haproxy
+    from tests.interop.test_haproxy import HAPROXY_DEFAULTS, _free_port, _haproxy
 
     binary = _haproxy()
     front = _free_port()
@@ -306,15 +306,7 @@ def test_haproxy_in_front_of_two_instances_http2_on_both_hops(tmp_path: Path) ->
 
     with asgi_server(APPS[1]) as (port_a, a), asgi_server(APPS[1]) as (port_b, b):
         config = tmp_path / "haproxy.cfg"
-        config.write_text(f"""
-global
-    maxconn 200
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-    timeout tunnel 30s
+        config.write_text(HAPROXY_DEFAULTS + f"""
 frontend h2_in
     bind 127.0.0.1:{front} proto h2
     default_backend instances

@@ -37,13 +37,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-class HAProxy:
-    """haproxy -db with two frontends: h2c -> HTTP/1.1 backend, HTTP/1.1 -> h2 backend."""
-
-    def __init__(self, binary: str, backend_port: int, tmp_path) -> None:
-        self.h2_front, self.h1_front = _free_port(), _free_port()
-        config = tmp_path / "haproxy.cfg"
-        config.write_text(f"""
+#: the global and defaults sections of every HAProxy configuration the tests write
+HAPROXY_DEFAULTS = """
 global
     maxconn 200
 defaults
@@ -51,7 +46,16 @@ defaults
     timeout connect 5s
     timeout client 30s
     timeout server 30s
-    timeout tunnel 30s
+    timeout tunnel 30s"""
+
+
+class HAProxy:
+    """haproxy -db with two frontends: h2c -> HTTP/1.1 backend, HTTP/1.1 -> h2 backend."""
+
+    def __init__(self, binary: str, backend_port: int, tmp_path) -> None:
+        self.h2_front, self.h1_front = _free_port(), _free_port()
+        config = tmp_path / "haproxy.cfg"
+        config.write_text(HAPROXY_DEFAULTS + f"""
 frontend h2_in
     bind 127.0.0.1:{self.h2_front} proto h2
     default_backend to_h1

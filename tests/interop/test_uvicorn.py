@@ -61,11 +61,13 @@ def uvicorn_server(app: str, *options: str, env: dict[str, str] | None = None):
 
 
 def wait_ready(port: int, process: subprocess.Popen) -> None:
-    """Wait until the uvicorn on ``port`` answers an HTTP request (bench/bench_uvicorn.py too)."""
+    """Wait until the server on ``port`` answers an HTTP request (bench/bench_uvicorn.py and
+    bench/bench_asgi.py too)."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"uvicorn exited with {process.returncode}: {process.stdout.read().decode()[-3000:]}")
+            output = process.stdout.read().decode()[-3000:] if process.stdout is not None else ""
+            raise AssertionError(f"the server exited with {process.returncode}: {output}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
                 probe.sendall(b"GET /nothing HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
@@ -74,7 +76,7 @@ def wait_ready(port: int, process: subprocess.Popen) -> None:
         except OSError:
             pass
         time.sleep(0.05)
-    raise AssertionError("uvicorn did not start")
+    raise AssertionError("the server did not start")
 
 
 SETUPS = [pytest.param(http, loop, id=f"{http}-{loop}")

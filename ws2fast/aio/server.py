@@ -245,14 +245,20 @@ class Server:
         else:
             self._server = await loop.create_server(self._make_connection, host, port, ssl=ssl, **kwargs)
 
-    def close(self, code: int = 1001) -> None:
-        """Stop accepting; close every WebSocket with 1001 and send GOAWAY on HTTP/2
-        connections (messages already accepted by ``send`` still go out first)."""
+    def _stop_accepting(self) -> bool:
+        """The first step of a shutdown: no new connections.  False if it was taken already."""
         if self._closing:
-            return
+            return False
         self._closing = True
         if self._server is not None:
             self._server.close()
+        return True
+
+    def close(self, code: int = 1001) -> None:
+        """Stop accepting; close every WebSocket with 1001 and send GOAWAY on HTTP/2
+        connections (messages already accepted by ``send`` still go out first)."""
+        if not self._stop_accepting():
+            return
         for conn in list(self.connections):
             for ws in list(conn.websockets.values()):
                 ws.close_nowait(code, "server shutting down")
