@@ -273,7 +273,7 @@ class HTTPCycle:
                 raise RuntimeError("http.response.body before http.response.start" if self._start is None
                                    else "Unexpected ASGI message 'http.response.body' sent, after response "
                                         "already completed.")
-            if self.disconnected:
+            if self.disconnected or self.conn._lost:
                 raise ClientDisconnected("the client is gone")
             body = message.get("body", b"")
             more = bool(message.get("more_body", False))
@@ -286,7 +286,12 @@ class HTTPCycle:
                 except (LocalProtocolError, ValueError) as exc:
                     raise RuntimeError(f"the response cannot be sent: {exc}") from None
             else:
-                events = engine.send_body(sid, body, end_stream=not more)
+                try:
+                    events = engine.send_body(sid, body, end_stream=not more)
+                except LocalProtocolError:
+                    # (the stream went away in this very loop turn: its reset is still unread)
+                    self.lost()
+                    raise ClientDisconnected("the client is gone") from None
             if not more:
                 self._finish()
             conn.deliver(events)
@@ -297,7 +302,7 @@ class HTTPCycle:
                 raise RuntimeError("Unexpected ASGI message 'http.response.start' sent, after response "
                                    "already started.")
             status = message["status"]
-            if type(status) is not int or not 100 <= status <= 599:
+            if type(status) is not int or not 200 <= status <= 599:
                 raise RuntimeError(f"Invalid HTTP status code '{status!r}' in response.")
             if self.disconnected:
                 raise ClientDisconnected("the client is gone")
