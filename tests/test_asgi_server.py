@@ -786,3 +786,34 @@ def test_ws_max_size(version: str) -> None:
                     assert ws.close_code == 1009
 
     run("asyncio", main())
+
+
+def test_expect_100_continue() -> None:
+    # HTTP/1.1: "100 Continue" once the application asks for the body; none if it answers
+    # without reading it.
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        body = b""
+        if scope["path"] == "/read":
+            while True:
+                message = await receive()
+                body += message["body"]
+                if not message["more_body"]:
+                    break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"got %d" % len(body)})
+
+    async def main() -> None:
+        async with serving(app) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"POST /read HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\nexpect: 100-continue\r\n\r\n")
+            assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5) == b"HTTP/1.1 100 Continue\r\n\r\n"
+            writer.write(b"hello")
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+            assert await reader.readexactly(5) == b"got 5"
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"POST /skip HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\nexpect: 100-continue\r\n\r\n")
+            assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).startswith(b"HTTP/1.1 200")
+            writer.close()
+
+    run("asyncio", main())

@@ -78,6 +78,11 @@ class _H2Requests(_H2HeaderBlocks):
         self._lingering.add(stream_id)
         self._after_flush()
 
+    def send_continue(self, stream_id: int) -> bool:
+        """``Expect: 100-continue`` is answered over HTTP/1.1 only: False (a client waiting for
+        it here sends its body when its own wait ends)."""
+        return False
+
     def response_pending(self, stream_id: int) -> bool:
         """Server: whether the plain request on ``stream_id`` awaits its response head."""
         s = self.streams.get(stream_id)

@@ -12,6 +12,8 @@ The "HTTP & WebSocket ASGI Message Format" (spec version 2.4) and lifespan:
   under the transport's and HTTP/2's flow control; ``http.disconnect`` once the response is
   complete or the client went away (connection lost, or RST_STREAM); ``send()`` after the
   client went away raises :class:`ClientDisconnected` (an ``OSError``, as spec 2.4 says).
+  HTTP/1.1 ``Expect: 100-continue`` is answered when the application first asks for the body
+  (one that answers without reading it spares the client the upload).
 - ``websocket``: the events of :mod:`ws2fast._asgi` (accept with subprotocol and headers, close
   with code and reason, the denial response extension), messages straight from the compiled
   queue.
@@ -242,6 +244,8 @@ class HTTPCycle:
     # -- receive ---------------------------------------------------------------------------------
 
     async def receive(self) -> dict[str, Any]:
+        # (over HTTP/1.1, a client that sent "Expect: 100-continue" gets "100 Continue" once the
+        # application asks for the body, not before: one that answers at once spares the upload)
         while True:
             if self._body and not self.disconnected:
                 data = self._body.popleft() if len(self._body) == 1 else b"".join(self._body)
@@ -256,9 +260,12 @@ class HTTPCycle:
                 return {"type": "http.request", "body": b"", "more_body": False}
             if self.disconnected or self.complete:
                 return {"type": "http.disconnect"}
-            if self.conn._unflushed:
-                self.conn.flush()
-            self._waiter = self.conn.loop.create_future()
+            conn = self.conn
+            if self._more_body and not self._head_sent and conn.engine.send_continue(self.stream_id):
+                conn.flush()                # Expect: 100-continue: the application wants the body
+            elif conn._unflushed:
+                conn.flush()
+            self._waiter = conn.loop.create_future()
             try:
                 await self._waiter
             finally:

@@ -147,6 +147,10 @@ class Engine(Protocol):
         :meth:`send_body`); what it returns are events to dispatch (HTTP/1.1: pipelined
         requests read meanwhile), or None."""
 
+    def send_continue(self, stream_id: int) -> bool:
+        """Server: send ``100 Continue`` if the client waits for it (``Expect: 100-continue``);
+        True if sent (HTTP/1.1 only; HTTP/2 clients get none)."""
+
     def send_body(self, stream_id: int, data: bytes, *, end_stream: bool = False) -> Any:
         """Send more of a plain body (under flow control over HTTP/2); the events to dispatch,
         or None, as :meth:`send_response`."""

@@ -295,6 +295,16 @@ class H1Connection(H1Core):
         return stream_id == 0 and not self.client_side and not self._failed \
             and self._h11.our_state is h11.SEND_RESPONSE and self._awaiting_answer is None
 
+    def send_continue(self, stream_id: int = 0) -> bool:
+        """Server: answer ``Expect: 100-continue`` with ``100 Continue`` if the client is
+        waiting for it (RFC 9110 §10.1.1); True if it was sent.  Call it when the application
+        asks for the body."""
+        if stream_id != 0 or self.client_side or self._failed or not self._h11.they_are_waiting_for_100_continue \
+                or self._h11.our_state is not h11.SEND_RESPONSE:
+            return False
+        self._send(h11.InformationalResponse(status_code=100, reason=b"Continue", headers=[]))
+        return True
+
     def send_response(self, stream_id: int, status: int,
                       headers: Iterable[tuple[bytes | str, bytes | str]] = (), body: bytes | None = b"",
                       *, end_stream: bool = True) -> list[Any]:
