@@ -9,6 +9,7 @@ and Chromium: tests/interop/test_asgi_server.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -817,3 +818,75 @@ def test_expect_100_continue() -> None:
             writer.close()
 
     run("asyncio", main())
+
+
+def test_http2_body_backpressure_is_per_stream() -> None:
+    # A stream whose application does not read is held by its own window (the client cannot
+    # send past it), while another stream of the same connection is answered; once the
+    # application reads, the window comes back and the whole body arrives.
+    async def main() -> None:
+        go = asyncio.Event()
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            total = 0
+            if scope["path"] == "/upload":
+                await go.wait()
+                while True:
+                    message = await receive()
+                    total += len(message["body"])
+                    if not message["more_body"]:
+                        break
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": str(total).encode()})
+
+        async with serving(app) as server:
+            reader, writer, h2c = await _h2_open(server.port)
+            size = 3 * 1024 * 1024
+            h2c.send_headers(1, [(b":method", b"POST"), (b":scheme", b"http"), (b":path", b"/upload"),
+                                 (b":authority", b"x")])
+            sent = 0
+            bodies: dict[int, bytes] = {}
+            ended: set[int] = set()
+
+            def push() -> None:
+                nonlocal sent
+                while sent < size:
+                    n = min(h2c.local_flow_control_window(1), h2c.max_outbound_frame_size, size - sent)
+                    if n <= 0:
+                        return
+                    sent += n
+                    h2c.send_data(1, b"u" * n, end_stream=sent == size)
+
+            async def pump(until: Any) -> None:
+                while True:
+                    push()
+                    writer.write(h2c.data_to_send())
+                    if until():
+                        return
+                    data = await asyncio.wait_for(reader.read(65536), 5)
+                    assert data, "the connection ended"
+                    for event in h2c.receive_data(data):
+                        if isinstance(event, h2.events.DataReceived):
+                            bodies[event.stream_id] = bodies.get(event.stream_id, b"") + event.data
+                            h2c.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                        elif isinstance(event, h2.events.StreamEnded):
+                            ended.add(event.stream_id)
+
+            # (the server's SETTINGS raise the stream window to 256 KiB: read them first)
+            await pump(lambda: h2c.remote_settings.initial_window_size == 262144
+                       and h2c.local_flow_control_window(1) == 0)
+            with contextlib.suppress(asyncio.TimeoutError):      # a WINDOW_UPDATE would come now
+                h2c.receive_data(await asyncio.wait_for(reader.read(65536), 0.5))
+            push()
+            held_at = sent
+            assert held_at == 262144, held_at               # the stream's window, nothing more
+            h2c.send_headers(3, [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/other"),
+                                 (b":authority", b"x")], end_stream=True)
+            await pump(lambda: 3 in ended)
+            assert bodies[3] == b"0" and sent == held_at     # answered while stream 1 stays held
+            go.set()
+            await pump(lambda: 1 in ended)
+            assert bodies[1] == str(size).encode()
+            writer.close()
+
+    run("asyncio", main(), timeout=60)

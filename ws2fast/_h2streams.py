@@ -69,6 +69,9 @@ class _H2Streams(H2Core):
         #: server: the client sent SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 (it announced that it
         #: speaks RFC 8441: Config.announce_websocket_capability on its side)
         self.peer_announced_websocket = False
+        #: server: plain request bodies keep their flow-control window until the application
+        #: took them (:meth:`release_body`), so that a slow reader stops only its own stream
+        self.hold_request_bodies = False
         self._next_local_id = 1 if self.client_side else 2
         self._highest_peer_id = 0
         self._peer_open = 0

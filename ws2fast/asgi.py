@@ -7,8 +7,10 @@ HTTP/2 opens the page's WebSockets as streams of that same connection.
 
 The "HTTP & WebSocket ASGI Message Format" (spec version 2.4) and lifespan:
 
-- ``http``: the request body streamed (``more_body``), the connection's reading paused while the
-  application has more than :data:`BODY_BUFFER` octets of it not taken; responses streamed
+- ``http``: the request body streamed (``more_body``) with backpressure: over HTTP/2 a stream's
+  window goes back as the application takes its body (a slow reader stops only its own
+  stream), over HTTP/1.1 reading pauses while the application has more than
+  :data:`BODY_BUFFER` octets of it not taken; responses streamed
   under the transport's and HTTP/2's flow control; ``http.disconnect`` once the response is
   complete or the client went away (connection lost, or RST_STREAM); ``send()`` after the
   client went away raises :class:`ClientDisconnected` (an ``OSError``, as spec 2.4 says).
@@ -51,6 +53,7 @@ from .aio.connection import Connection
 from .aio.server import Server, _Options
 from .config import Config
 from .exceptions import LocalProtocolError
+from .h2connection import H2Connection
 
 __all__ = ["ASGIServer", "ClientDisconnected", "LifespanFailure", "Settings", "WorkerSpec", "import_app", "run",
            "run_workers", "serve"]
@@ -172,8 +175,8 @@ def _forwarded(scope: Scope, settings: Settings) -> None:
 class HTTPCycle:
     """One request and its response: the ``receive`` and ``send`` of an ASGI ``http`` scope."""
 
-    __slots__ = ("conn", "stream_id", "scope", "settings", "_body", "_buffered", "_received", "_more_body",
-                 "_body_done", "_waiter", "disconnected", "_start", "_head_sent", "complete", "status")
+    __slots__ = ("conn", "stream_id", "scope", "settings", "_body", "_buffered", "_flow", "_received",
+                 "_more_body", "_body_done", "_waiter", "disconnected", "_start", "_head_sent", "complete", "status")
 
     def __init__(self, conn: ASGIConnection, stream_id: int, scope: Scope, settings: Settings) -> None:
         self.conn = conn
@@ -182,6 +185,7 @@ class HTTPCycle:
         self.settings = settings
         self._body: deque[bytes] = deque()
         self._buffered = 0
+        self._flow = 0                      # HTTP/2: window held for what _body holds
         self._received = 0
         self._more_body = True
         self._body_done = False             # the last http.request went to the application
@@ -198,19 +202,28 @@ class HTTPCycle:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    def data(self, data: bytes) -> None:
+    def data(self, data: bytes, flow: int) -> None:
         if self.disconnected or self.complete or not data:
+            self.conn._give_back(self.stream_id, flow)
             return
         self._received += len(data)
         limit = self.settings.limit_request_body
         if limit is not None and self._received > limit:
+            self.conn._give_back(self.stream_id, flow)
             self.too_large()
             return
         self._body.append(data)
         self._buffered += len(data)
-        self.conn._body_buffered += len(data)
-        if self.conn._body_buffered > BODY_BUFFER:
-            self.conn._pause_reading()
+        conn = self.conn
+        if conn._multiplexed:
+            # HTTP/2: the stream's window is what holds the client back (given back as the
+            # application takes the body), so a slow reader stops its own stream only.
+            self._flow += flow
+        else:
+            # HTTP/1.1 has no window: reading pauses while too much waits.
+            conn._body_buffered += len(data)
+            if conn._body_buffered > BODY_BUFFER:
+                conn._pause_reading()
         self._wake()
 
     def end(self) -> None:
@@ -236,10 +249,19 @@ class HTTPCycle:
         self._wake()
 
     def _release(self) -> None:
-        if self._buffered:
-            self.conn._body_taken(self._buffered)
-            self._buffered = 0
+        self._taken()
         self._body.clear()
+
+    def _taken(self) -> None:
+        # What _body held is the application's (or dropped): the client may send more.
+        conn = self.conn
+        if self._flow:
+            flow, self._flow = self._flow, 0
+            conn._give_back(self.stream_id, flow)
+        if self._buffered:
+            if not conn._multiplexed:
+                conn._body_taken(self._buffered)
+            self._buffered = 0
 
     # -- receive ---------------------------------------------------------------------------------
 
@@ -250,8 +272,9 @@ class HTTPCycle:
             if self._body and not self.disconnected:
                 data = self._body.popleft() if len(self._body) == 1 else b"".join(self._body)
                 self._body.clear()
-                taken, self._buffered = self._buffered, 0
-                self.conn._body_taken(taken)
+                self._taken()
+                if self.conn._multiplexed:
+                    self.conn.flush()               # (the WINDOW_UPDATE)
                 more = self._more_body
                 self._body_done = not more
                 return {"type": "http.request", "body": data, "more_body": more}
@@ -406,11 +429,23 @@ class ASGIConnection(Connection):
         self.cycles: dict[int, HTTPCycle] = {}
         self.asgi_websockets: dict[int, tuple[ASGIWebSocket, _WebSocketHost]] = {}
         self._body_buffered = 0
+        self._h2: H2Connection | None = None
         self.goaway_deferred = False
 
     def answering(self) -> bool:
         """Whether a plain request here still awaits the end of its response."""
         return any(not cycle.complete and not cycle.disconnected for cycle in self.cycles.values())
+
+    def _start(self, http2: bool) -> None:
+        super()._start(http2)
+        if isinstance(self.engine, H2Connection):
+            self._h2 = self.engine
+            self._h2.hold_request_bodies = True
+
+    def _give_back(self, stream_id: int, flow: int) -> None:
+        # HTTP/2: request body octets the application took (or that were dropped).
+        if flow and self._h2 is not None and not self._lost:
+            self._h2.release_body(stream_id, flow)
 
     def _body_taken(self, n: int) -> None:
         self._body_buffered -= n
@@ -423,8 +458,10 @@ class ASGIConnection(Connection):
         if kind is ev.DataReceived:
             cycle = self.cycles.get(event.stream_id)
             if cycle is not None:
-                cycle.data(event.data)
-                return
+                cycle.data(event.data, event.flow_controlled_length)
+            else:
+                self._give_back(event.stream_id, event.flow_controlled_length)      # (nobody reads it)
+            return
         elif kind is ev.StreamEnded:
             cycle = self.cycles.get(event.stream_id)
             if cycle is not None:

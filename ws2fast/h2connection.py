@@ -273,12 +273,15 @@ class H2Connection(_H2Requests):
                 return
             # One DataReceived per DATA frame, whatever the reads (bounded by our frame size).
             info.early.append(bytes(piece))
+        held = False
         if piece.last and info.early:
             data = info.early[0] if len(info.early) == 1 else b"".join(info.early)
             info.early = []
             events.append(DataReceived(sid, data, piece.frame_length))
+            held = self.hold_request_bodies and not info.local
         if piece.last:
-            self._release(sid, piece.frame_length)
+            if not held:
+                self._release(sid, piece.frame_length)
             if piece.end_stream:
                 if info.content_length is not None and info.received != info.content_length:
                     self._stream_error(sid, ErrorCode.PROTOCOL_ERROR,
@@ -392,6 +395,16 @@ class H2Connection(_H2Requests):
 
     def has_stream(self, stream_id: int) -> bool:
         return stream_id in self.streams
+
+    def release_body(self, stream_id: int, nbytes: int) -> None:
+        """Server, with ``hold_request_bodies``: the application took ``nbytes`` (what the
+        ``DataReceived`` events said, ``flow_controlled_length``) of the request body on
+        ``stream_id``: the client may send them again.  Bytes of a stream that has ended go
+        back to the connection's window only."""
+        if nbytes < 0:
+            raise ValueError("nbytes must not be negative")
+        if nbytes:
+            self._release(stream_id, nbytes)
 
     def receive_eof(self) -> list[Any]:
         """The peer closed its side of the transport: nothing for HTTP/2 to do (streams end
