@@ -24,9 +24,11 @@ Run: ``python -m pytest bench/bench_asgi.py --benchmark-enable -s``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -84,15 +86,18 @@ def servers():
             command = _command(name, port)
             if taskset:
                 command = [taskset, "-c", ",".join(map(str, CPU)), *command]
+            # (a session of its own: granian runs its worker in a child process, which must
+            # stop with it)
             process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                       env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
             started[name] = (process, port)
             wait_ready(port, process)
         return started[name][1]
 
     yield get
     for process, _ in started.values():
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)          # the server and whatever it started
         process.wait()
 
 
