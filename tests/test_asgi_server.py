@@ -82,6 +82,16 @@ async def scope_app(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
+async def _body_length(receive: Any) -> int:
+    """Read a request body to its end; its length."""
+    total = 0
+    while True:
+        message = await receive()
+        total += len(message["body"])
+        if not message["more_body"]:
+            return total
+
+
 # -- the http scope -------------------------------------------------------------------------------
 
 
@@ -179,12 +189,7 @@ def test_request_body_backpressure(loop: str) -> None:
 
         async def app(scope: Any, receive: Any, send: Any) -> None:
             await go.wait()
-            total = 0
-            while True:
-                message = await receive()
-                total += len(message["body"])
-                if not message["more_body"]:
-                    break
+            total = await _body_length(receive)
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": str(total).encode()})
 
@@ -831,11 +836,7 @@ def test_http2_body_backpressure_is_per_stream() -> None:
             total = 0
             if scope["path"] == "/upload":
                 await go.wait()
-                while True:
-                    message = await receive()
-                    total += len(message["body"])
-                    if not message["more_body"]:
-                        break
+                total = await _body_length(receive)
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": str(total).encode()})
 

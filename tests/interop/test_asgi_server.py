@@ -32,6 +32,7 @@ import websockets  # noqa: E402
 from websockets.asyncio.client import connect as ws_connect  # noqa: E402
 
 from tests.aio_helpers import run  # noqa: E402
+from tests.interop.test_uvicorn import stop_process  # noqa: E402
 from ws2fast.aio import connect as ws2fast_connect  # noqa: E402
 from ws2fast.exceptions import HandshakeFailed  # noqa: E402
 
@@ -57,15 +58,7 @@ def asgi_server(app: str, *options: str, env: dict[str, str] | None = None,
             log.read_text()[-3000:] if log is not None else "")
         yield int(match.group(1)), process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        stop_process(process, signal.SIGTERM, 30)
         if log is not None:
             err.close()  # type: ignore[union-attr]
 

@@ -49,15 +49,21 @@ def uvicorn_server(app: str, *options: str, env: dict[str, str] | None = None):
         wait_ready(port, process)
         yield port, process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        stop_process(process, signal.SIGINT, 10)
+
+
+def stop_process(process: subprocess.Popen, sig: int, timeout: float) -> None:
+    """Stop a server by its PID: ``sig`` (its graceful shutdown), killed if it is still running
+    after ``timeout``; its stdout pipe closed (tests/interop/test_asgi_server.py too)."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
 
 
 def wait_ready(port: int, process: subprocess.Popen) -> None:
